@@ -1,0 +1,444 @@
+"""Reverse-mode automatic differentiation.
+
+A ``Function`` turns arrays into an array in ``forward`` and turns the gradient of its
+output into gradients of its inputs in ``backward``. ``Function.apply`` runs the forward on
+the inputs' arrays and, when any input requires grad, records the call in the graph: the
+output Tensor's ``grad_fn`` is the Function instance (the "ctx"), which keeps its input
+Tensors and whatever it saved for backward.
+
+``backward`` receives and returns Tensors, so it is itself made of recorded operations
+when the graph is being built (``create_graph=True``): that is how second and higher
+derivatives come for free. The engine walks the graph in reverse topological order with an
+explicit stack, so a chain of any length works without recursion.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import threading
+import weakref
+
+from .backend import get_array_module
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """True when operations are being recorded for differentiation."""
+    return getattr(_state, "grad_enabled", True)
+
+
+def _set_grad_enabled(mode: bool) -> bool:
+    previous = is_grad_enabled()
+    _state.grad_enabled = bool(mode)
+    return previous
+
+
+def _anomaly_enabled() -> bool:
+    return getattr(_state, "anomaly", False)
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode for its body."""
+
+    mode = True
+
+    def __enter__(self):
+        self._previous = _set_grad_enabled(self.mode)
+        return self
+
+    def __exit__(self, *exc):
+        _set_grad_enabled(self._previous)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Run a block (or a decorated function) without recording the graph: ``with no_grad(): ...``."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Record the graph inside a block even where an outer ``no_grad`` turned it off."""
+
+    mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """``with set_grad_enabled(flag):`` records the graph when ``flag`` is true."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class detect_anomaly:
+    """Within this block, the first NaN or inf produced by an op's forward or backward raises
+    a ``FloatingPointError`` that names the op."""
+
+    def __init__(self, mode: bool = True):
+        self.mode = mode
+
+    def __enter__(self):
+        self._previous = _anomaly_enabled()
+        _state.anomaly = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _state.anomaly = self._previous
+        return False
+
+
+def _check_finite(fn_name: str, phase: str, array, what: str):
+    xp = get_array_module(array)
+    if array.dtype.kind in "fc" and not bool(xp.isfinite(array).all()):
+        bad = "NaN" if bool(xp.isnan(array).any()) else "inf"
+        raise FloatingPointError(
+            f"detect_anomaly: {fn_name}.{phase} produced {bad} in {what} of shape {tuple(array.shape)}"
+        )
+
+
+class _Saved:
+    """A tensor saved for backward, with the version it had when saved.
+
+    An op's own output is held through a weak reference: whoever reaches this op in backward
+    holds that output (it is the root, or an input of a later op), and no cycle is made."""
+
+    __slots__ = ("ref", "version", "weak")
+
+    def __init__(self, tensor, weak=False):
+        self.ref = weakref.ref(tensor) if weak else tensor
+        self.weak = weak
+        self.version = tensor._version[0]
+
+    def get(self):
+        return self.ref() if self.weak else self.ref
+
+
+class Function:
+    """Base class of every differentiable operation.
+
+    Subclasses implement ``forward(ctx, *args, **kwargs)`` on raw arrays (a Tensor argument
+    arrives as its array, anything else unchanged) and ``backward(ctx, dy)`` on Tensors,
+    returning one gradient per positional argument of ``forward`` (``None`` where there is
+    none). ``ctx.xp`` is the array module of the inputs. The base class sums each gradient
+    back to the shape of its input, so ops that broadcast need not.
+    """
+
+    __slots__ = ("inputs", "needs_input_grad", "xp", "_saved", "_freed", "_retained", "__dict__", "__weakref__")
+
+    def __init__(self):
+        self._saved = ()
+        self._freed = False
+        self._retained = None
+
+    # -- the two methods an op writes --------------------------------------------------
+    def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(ctx, *grads):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- saving values for backward ----------------------------------------------------
+    def save_for_backward(ctx, *values):
+        """Keep values for ``backward``. An input's array or the output array is saved as
+        that Tensor (so double backward sees it as part of the graph); any other array as a
+        constant."""
+        ctx._saved = values
+
+    @property
+    def saved_tensors(ctx):
+        if ctx._freed:
+            raise RuntimeError(
+                f"{type(ctx).__name__}: trying to backward through the graph a second time (or to read "
+                "saved tensors after they were freed); call .backward(retain_graph=True) the first time "
+                "if you need to backward twice"
+            )
+        out = []
+        for s in ctx._saved:
+            if not isinstance(s, _Saved):
+                out.append(s)  # a plain Python value
+                continue
+            t = s.get()
+            if t._version[0] != s.version:
+                raise RuntimeError(
+                    f"{type(ctx).__name__}: a tensor of shape {tuple(t.shape)} saved for backward was "
+                    f"modified in place (version {t._version[0]}, expected {s.version}); "
+                    "use an out-of-place operation or clone it before modifying"
+                )
+            out.append(t)
+        return tuple(out)
+
+    @property
+    def name(ctx) -> str:
+        return type(ctx).__name__
+
+    def __repr__(self):
+        return f"<{type(self).__name__}Backward>"
+
+    # -- running an op -------------------------------------------------------------------
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the op on Tensors (and plain values) and record it when a gradient is needed."""
+        ctx = cls()
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        if not tensors:
+            raise TypeError(f"{cls.__name__}: needs at least one Tensor argument")
+        device = tensors[0].device
+        for t in tensors[1:]:
+            if t.device != device:
+                raise RuntimeError(
+                    f"{cls.__name__}: expected all tensors on the same device, got {device} and {t.device}"
+                )
+        xp = ctx.xp = get_array_module(tensors[0].data)
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        try:
+            out = ctx.forward(*arrays, **kwargs)
+        except (ValueError, IndexError, TypeError) as exc:
+            if str(exc).startswith(cls.__name__):
+                raise
+            shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+            raise type(exc)(f"{cls.__name__}: {exc} (input shapes {shapes})") from exc
+        raw = out
+        if not isinstance(out, xp.ndarray):  # NumPy returns scalars for 0-d results
+            out = get_array_module(out).asarray(out)
+        if _anomaly_enabled():
+            _check_finite(cls.__name__, "forward", out, "its output")
+        requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
+        if requires_grad and out.dtype.kind not in "fc":
+            requires_grad = False  # integer and bool results (argmax, comparisons) carry no gradient
+        result = Tensor._make(out, requires_grad)
+        if requires_grad:
+            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+            result.grad_fn = ctx
+            if ctx._saved:
+                ctx._saved = tuple(_save(v, args, (out, raw), result) for v in ctx._saved)
+        else:
+            ctx._saved = ()
+        return result
+
+
+def _save(value, args, out_arrays, out_tensor):
+    if isinstance(value, Tensor):
+        return _Saved(value)
+    if value is out_arrays[0] or value is out_arrays[1]:
+        return _Saved(out_tensor, weak=True)
+    for a in args:
+        if isinstance(a, Tensor) and a.data is value:
+            return _Saved(a)
+    if value is None or isinstance(value, numbers.Number):
+        return value
+    return _Saved(Tensor._make(value, False))
+
+
+def _sum_to_shape(grad, shape):
+    """Sum a broadcast gradient back to ``shape`` (the reverse of broadcasting)."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1
+    )
+    if dims:
+        grad = grad.sum(dim=dims, keepdim=True)
+    if lead:
+        grad = grad.reshape(shape)
+    if grad.shape != shape:
+        raise RuntimeError(f"gradient of shape {grad.shape} cannot be summed to input shape {shape}")
+    return grad
+
+
+def _topological_order(roots):
+    """Functions reachable from ``roots``, each after every Function that consumes its output."""
+    order, visited = [], set()
+    stack = [(fn, False) for fn in roots]
+    while stack:
+        fn, done = stack.pop()
+        if done:
+            order.append(fn)
+            continue
+        if fn in visited:
+            continue
+        visited.add(fn)
+        stack.append((fn, True))
+        for t in fn.inputs:
+            if t is not None and t.grad_fn is not None and t.grad_fn not in visited:
+                stack.append((t.grad_fn, False))
+    order.reverse()
+    return order
+
+
+def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None):
+    """Propagate ``grad_outputs`` from ``outputs`` through the graph.
+
+    With ``capture`` (a list of Tensors) the gradients of those tensors are returned instead of
+    being accumulated into the leaves' ``.grad``.
+    """
+    grads = {}  # Function -> gradient of its output
+    handed = {id(g.data) for g in grad_outputs}  # arrays a leaf's .grad must not share
+    leaf_grads = {}  # id(leaf) -> gradient (capture mode)
+    captured_nodes = {}
+    if capture is not None:
+        for i, t in enumerate(capture):
+            if t.grad_fn is not None:
+                captured_nodes.setdefault(t.grad_fn, []).append(i)
+    capture_ids = {id(t) for t in capture} if capture is not None else None
+    results = [None] * len(capture) if capture is not None else None
+
+    roots = []
+    for out, g in zip(outputs, grad_outputs):
+        if out.grad_fn is None:
+            if capture is None:
+                _accumulate_leaf(out, g, create_graph, handed)
+            else:
+                leaf_grads[id(out)] = g if id(out) not in leaf_grads else leaf_grads[id(out)] + g
+            continue
+        fn = out.grad_fn
+        grads[fn] = g if fn not in grads else grads[fn] + g
+        roots.append(fn)
+
+    anomaly = _anomaly_enabled()
+    with set_grad_enabled(create_graph):
+        for fn in _topological_order(roots):
+            dy = grads.pop(fn, None)
+            if dy is None:
+                continue
+            if fn in captured_nodes:
+                for i in captured_nodes[fn]:
+                    results[i] = dy
+            if fn._retained is not None:
+                owner = fn._retained()
+                if owner is not None:
+                    owner.grad = dy if create_graph else dy.detach()
+            input_grads = fn.backward(dy)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) != len(fn.inputs):
+                raise RuntimeError(
+                    f"{fn.name}.backward returned {len(input_grads)} gradients for {len(fn.inputs)} inputs"
+                )
+            if not retain_graph:
+                fn._saved = ()
+                fn._freed = True
+            for t, g, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
+                if not needed or g is None:
+                    continue
+                if not isinstance(g, Tensor):
+                    g = Tensor._make(g, False)
+                if g.shape != t.shape:
+                    g = _sum_to_shape(g, t.shape)
+                if g.dtype != t.dtype:
+                    g = g.to(t.dtype)
+                if anomaly:
+                    _check_finite(fn.name, "backward", g.data, f"the gradient of an input of shape {t.shape}")
+                src = t.grad_fn
+                if src is not None:
+                    grads[src] = g if src not in grads else grads[src] + g
+                elif capture is None:
+                    _accumulate_leaf(t, g, create_graph, handed)
+                elif id(t) in capture_ids:
+                    leaf_grads[id(t)] = g if id(t) not in leaf_grads else leaf_grads[id(t)] + g
+    if capture is not None:
+        for i, t in enumerate(capture):
+            if t.grad_fn is None:
+                results[i] = leaf_grads.get(id(t))
+    return results
+
+
+def _accumulate_leaf(t, g, create_graph, handed):
+    if not t.requires_grad:
+        return
+    if not create_graph:
+        g = g.detach()
+    if t.grad is None:
+        # one gradient array can reach several leaves (x + y), or be a read-only broadcast
+        # view (sum's backward): each .grad gets its own writable array
+        if id(g.data) in handed or not getattr(g.data.flags, "writeable", True):
+            g = Tensor._make(g.data.copy(), False) if not create_graph else g * 1
+        handed.add(id(g.data))
+        t.grad = g
+    else:
+        t.grad = t.grad + g if create_graph else Tensor._make(t.grad.data + g.data, False)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """Accumulate d(tensors)/d(leaf) · grad_tensors into every leaf's ``.grad``."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    grad_tensors = _make_grads(tensors, grad_tensors, "backward")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    _run_backward(tensors, grad_tensors, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Return the gradients of ``outputs`` with respect to ``inputs`` (a tuple, one per input),
+    without touching any ``.grad``. Same contract as ``torch.autograd.grad``."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} (shape {t.shape}) does not require grad")
+    grad_outputs = _make_grads(outputs, grad_outputs, "grad")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    results = _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=inputs)
+    for i, (t, g) in enumerate(zip(inputs, results)):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                    "pass allow_unused=True if this is expected"
+                )
+        elif not create_graph:
+            results[i] = g.detach()
+    return tuple(results)
+
+
+def _make_grads(outputs, grad_outputs, where):
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"{where}: got {len(grad_outputs)} gradients for {len(outputs)} outputs")
+    result = []
+    for out, g in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise RuntimeError(
+                f"{where}: tensor of shape {out.shape} does not require grad and has no grad_fn"
+            )
+        if g is None:
+            if out.numel() != 1:
+                raise RuntimeError(
+                    f"{where}: grad can be implicitly created only for scalar outputs, got shape {out.shape}; "
+                    "pass a gradient of the same shape"
+                )
+            g = Tensor._make(get_array_module(out.data).ones_like(out.data), False)
+        elif not isinstance(g, Tensor):
+            g = Tensor._make(get_array_module(out.data).asarray(g, dtype=out.dtype), False)
+        if g.shape != out.shape:
+            raise RuntimeError(f"{where}: gradient of shape {g.shape} does not match output of shape {out.shape}")
+        result.append(g)
+    return result
+
+
+from .tensor import Tensor  # noqa: E402  (tensor.py needs Function defined first)

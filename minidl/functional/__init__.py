@@ -1,0 +1,66 @@
+"""minidl.functional (imported as ``F``): every op as a function, with PyTorch's names.
+
+Each op's class carries its forward and backward equations in its docstring.
+"""
+
+from .elementwise import (
+    abs,
+    add,
+    clamp,
+    clip,
+    cos,
+    div,
+    eq,
+    exp,
+    ge,
+    gt,
+    isnan,
+    le,
+    log,
+    logical_and,
+    logical_not,
+    logical_or,
+    lt,
+    masked_fill,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    sub,
+    tanh,
+    where,
+)
+from .linalg import dot, linear, matmul
+from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from .shape import (
+    broadcast_to,
+    cast,
+    cat,
+    chunk,
+    clone,
+    concatenate,
+    expand,
+    flatten,
+    getitem,
+    index_select,
+    narrow,
+    pad,
+    permute,
+    repeat,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    to_device,
+    transpose,
+    unsqueeze,
+    view,
+)
+from .activation import log_softmax, log_softmax_composed, softmax, softmax_composed

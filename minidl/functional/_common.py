@@ -1,0 +1,63 @@
+"""Small helpers shared by the functional modules (argument checks, dim handling)."""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+from ..tensor import Tensor
+
+
+def data_of(x):
+    """The array of a Tensor, or the value itself (a Python number or a constant array)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def as_tensor_like(x, like: Tensor) -> Tensor:
+    """``x`` as a constant Tensor on ``like``'s device and dtype (Tensors pass through)."""
+    if isinstance(x, Tensor):
+        return x
+    return Tensor._make(get_array_module(like.data).asarray(x, dtype=like.dtype), False)
+
+
+def normalize_dim(dim: int, ndim: int, op: str) -> int:
+    """A dim in ``[-ndim, ndim)`` turned non-negative; an error naming ``op`` otherwise."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+    return dim % n
+
+
+def normalize_dims(dim, ndim: int, op: str):
+    """``None`` (all dims) or a sorted tuple of non-negative dims."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = tuple(sorted({normalize_dim(d, ndim, op) for d in dims}))
+    if len(out) != len(dims):
+        raise ValueError(f"{op}: dim {dim} repeats a dimension")
+    return out
+
+
+def reduced_shape(shape, dims):
+    """The shape a keepdim reduction over ``dims`` gives (``None``: all dims)."""
+    if dims is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in dims else n for i, n in enumerate(shape))
+
+
+def dropped_shape(shape, dims):
+    """The shape a reduction over ``dims`` gives without keepdim (``None``: all dims)."""
+    if dims is None:
+        return ()
+    return tuple(n for i, n in enumerate(shape) if i not in dims)
+
+
+def broadcast_shapes(*shapes):
+    """The shape NumPy broadcasting gives ``shapes``, or ``None`` when they do not broadcast."""
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for i in range(ndim):
+        sizes = {s[i - ndim + len(s)] for s in shapes if i - ndim + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)

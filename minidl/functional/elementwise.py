@@ -1,0 +1,428 @@
+"""Elementwise primitives. Shapes broadcast as in NumPy; the base class sums each gradient
+back to its input's shape. In every formula ``dy`` is dL/dy, the gradient of the output.
+
+Each backward is written with Tensor operations, so it can be differentiated again.
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor
+from ._common import as_tensor_like, broadcast_shapes, data_of
+
+
+class Add(Function):
+    """y = a + b        dL/da = dy,  dL/db = dy"""
+
+    def forward(ctx, a, b):
+        return a + b
+
+    def backward(ctx, dy):
+        return dy, dy
+
+
+class Sub(Function):
+    """y = a − b        dL/da = dy,  dL/db = −dy"""
+
+    def forward(ctx, a, b):
+        return a - b
+
+    def backward(ctx, dy):
+        return dy, (-dy if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """y = a · b        dL/da = dy · b,  dL/db = dy · a"""
+
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    def backward(ctx, dy):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (dy * b if need_a else None), (dy * a if need_b else None)
+
+
+class Div(Function):
+    """y = a / b        dL/da = dy / b,  dL/db = −dy · a / b²"""
+
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    def backward(ctx, dy):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (dy / b if need_a else None), (-(dy * a) / (b * b) if need_b else None)
+
+
+class Neg(Function):
+    """y = −x        dL/dx = −dy"""
+
+    def forward(ctx, x):
+        return -x
+
+    def backward(ctx, dy):
+        return -dy
+
+
+class PowScalar(Function):
+    """y = x^c (c a Python number)        dL/dx = dy · c · x^(c−1)"""
+
+    def forward(ctx, x, c):
+        ctx.save_for_backward(x)
+        ctx.c = c
+        return x**c
+
+    def backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        c = ctx.c
+        if c == 2:
+            return dy * (2 * x), None
+        return dy * (c * x ** (c - 1)), None
+
+
+class Pow(Function):
+    """y = a^b        dL/da = dy · b · a^(b−1),  dL/db = dy · y · ln a"""
+
+    def forward(ctx, a, b):
+        y = a**b
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    def backward(ctx, dy):
+        a, b, y = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        da = dy * b * a ** (b - 1) if need_a else None
+        db = dy * y * log(a) if need_b else None
+        return da, db
+
+
+class Exp(Function):
+    """y = eˣ        dL/dx = dy · y"""
+
+    def forward(ctx, x):
+        y = ctx.xp.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, dy):
+        (y,) = ctx.saved_tensors
+        return dy * y
+
+
+class Log(Function):
+    """y = ln x        dL/dx = dy / x"""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.log(x)
+
+    def backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        return dy / x
+
+
+class Sqrt(Function):
+    """y = √x        dL/dx = dy / (2y)"""
+
+    def forward(ctx, x):
+        y = ctx.xp.sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, dy):
+        (y,) = ctx.saved_tensors
+        return dy / (2 * y)
+
+
+class Abs(Function):
+    """y = |x|        dL/dx = dy · sign(x)   (0 at x = 0, as in PyTorch)"""
+
+    def forward(ctx, x):
+        ctx.sign = ctx.xp.sign(x)
+        return ctx.xp.abs(x)
+
+    def backward(ctx, dy):
+        return dy * ctx.sign
+
+
+class Sin(Function):
+    """y = sin x        dL/dx = dy · cos x"""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.sin(x)
+
+    def backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        return dy * cos(x)
+
+
+class Cos(Function):
+    """y = cos x        dL/dx = −dy · sin x"""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.cos(x)
+
+    def backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        return -(dy * sin(x))
+
+
+class Tanh(Function):
+    """y = tanh x        dL/dx = dy · (1 − y²)"""
+
+    def forward(ctx, x):
+        y = ctx.xp.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, dy):
+        (y,) = ctx.saved_tensors
+        return dy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = σ(x) = 1 / (1 + e⁻ˣ)        dL/dx = dy · y · (1 − y)
+
+    Computed as e^{−|x|}-based branches so that neither branch overflows."""
+
+    def forward(ctx, x):
+        xp = ctx.xp
+        e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
+        y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, dy):
+        (y,) = ctx.saved_tensors
+        return dy * (y * (1 - y))
+
+
+class Relu(Function):
+    """y = max(x, 0)        dL/dx = dy · [x > 0]"""
+
+    def forward(ctx, x):
+        ctx.mask = x > 0
+        return ctx.xp.maximum(x, 0)
+
+    def backward(ctx, dy):
+        return dy * ctx.mask
+
+
+class Maximum(Function):
+    """y = max(a, b)        dL/da = dy · ([a > b] + ½[a = b]),  dL/db = dy · ([b > a] + ½[a = b])"""
+
+    def forward(ctx, a, b):
+        y = ctx.xp.maximum(a, b)
+        ctx.wa = ((a > b) + 0.5 * (a == b)).astype(y.dtype)
+        return y
+
+    def backward(ctx, dy):
+        return dy * ctx.wa, dy * (1 - ctx.wa)
+
+
+class Minimum(Function):
+    """y = min(a, b)        dL/da = dy · ([a < b] + ½[a = b]),  dL/db = dy · ([b < a] + ½[a = b])"""
+
+    def forward(ctx, a, b):
+        y = ctx.xp.minimum(a, b)
+        ctx.wa = ((a < b) + 0.5 * (a == b)).astype(y.dtype)
+        return y
+
+    def backward(ctx, dy):
+        return dy * ctx.wa, dy * (1 - ctx.wa)
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi)        dL/dx = dy · [lo ≤ x ≤ hi]"""
+
+    def forward(ctx, x, lo, hi):
+        xp = ctx.xp
+        mask = xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            mask &= x >= lo
+        if hi is not None:
+            mask &= x <= hi
+        ctx.mask = mask
+        return xp.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    def backward(ctx, dy):
+        return dy * ctx.mask, None, None
+
+
+class Where(Function):
+    """y = c ? a : b        dL/da = c ? dy : 0,  dL/db = c ? 0 : dy"""
+
+    def forward(ctx, cond, a, b):
+        ctx.save_for_backward(cond)
+        return ctx.xp.where(cond, a, b)
+
+    def backward(ctx, dy):
+        (cond,) = ctx.saved_tensors
+        _, need_a, need_b = ctx.needs_input_grad
+        return None, (where(cond, dy, 0.0) if need_a else None), (where(cond, 0.0, dy) if need_b else None)
+
+
+# ---- wrappers -----------------------------------------------------------------------------
+def add(a, b):
+    """Elementwise ``a + b`` with broadcasting."""
+    return Add.apply(a, b)
+
+
+def sub(a, b):
+    """Elementwise ``a - b`` with broadcasting."""
+    return Sub.apply(a, b)
+
+
+def mul(a, b):
+    """Elementwise ``a * b`` with broadcasting."""
+    return Mul.apply(a, b)
+
+
+def div(a, b):
+    """Elementwise ``a / b`` with broadcasting (true division)."""
+    return Div.apply(a, b)
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+def pow(a, b):  # noqa: A001 - PyTorch's name
+    """``a ** b``: a Tensor to a Python number, a number to a Tensor, or Tensor to Tensor."""
+    if isinstance(a, Tensor) and not isinstance(b, Tensor) and not hasattr(b, "shape"):
+        return PowScalar.apply(a, b)
+    if not isinstance(a, Tensor):
+        return Pow.apply(as_tensor_like(a, b), b)
+    return Pow.apply(a, b)
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def abs(x):  # noqa: A001
+    return Abs.apply(x)
+
+
+def sin(x):
+    return Sin.apply(x)
+
+
+def cos(x):
+    return Cos.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def relu(x):
+    return Relu.apply(x)
+
+
+def maximum(a, b):
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    return Minimum.apply(a, b)
+
+
+def clamp(x, min=None, max=None):  # noqa: A002
+    """Limit every element to ``[min, max]`` (either bound may be None)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp.apply(x, data_of(min), data_of(max))
+
+
+clip = clamp
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` is true, ``b`` elsewhere (broadcasting all three)."""
+    if isinstance(condition, Tensor) and condition.dtype.kind != "b":
+        raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError("where: at least one of the two value arguments must be a Tensor")
+    return Where.apply(condition, a, b)
+
+
+def masked_fill(x, mask, value):
+    """``x`` with ``value`` where the bool ``mask`` is true. The mask may broadcast to ``x``'s
+    shape but not beyond it."""
+    if isinstance(mask, Tensor) and mask.dtype.kind != "b":
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {mask.dtype}")
+    m_shape = tuple(mask.shape)
+    if broadcast_shapes(tuple(x.shape), m_shape) != tuple(x.shape):
+        raise ValueError(f"masked_fill: mask of shape {m_shape} does not broadcast to the input shape {tuple(x.shape)}")
+    return where(mask, as_tensor_like(value, x), x)
+
+
+# ---- comparisons and logic: bool results, no gradient -------------------------------------
+def _compare(a, b, fn):
+    ad, bd = data_of(a), data_of(b)
+    xp = get_array_module(ad if isinstance(a, Tensor) else bd)
+    return Tensor._make(xp.asarray(fn(ad, bd)), False)
+
+
+def eq(a, b):
+    return _compare(a, b, lambda x, y: x == y)
+
+
+def ne(a, b):
+    return _compare(a, b, lambda x, y: x != y)
+
+
+def lt(a, b):
+    return _compare(a, b, lambda x, y: x < y)
+
+
+def le(a, b):
+    return _compare(a, b, lambda x, y: x <= y)
+
+
+def gt(a, b):
+    return _compare(a, b, lambda x, y: x > y)
+
+
+def ge(a, b):
+    return _compare(a, b, lambda x, y: x >= y)
+
+
+def logical_not(x):
+    return _compare(x, None, lambda a, _: ~a if a.dtype.kind == "b" else a == 0)
+
+
+def logical_and(a, b):
+    return _compare(a, b, lambda x, y: x & y)
+
+
+def logical_or(a, b):
+    return _compare(a, b, lambda x, y: x | y)
+
+
+def isnan(x):
+    return _compare(x, None, lambda a, _: a != a)
+
+
+def sign(x):
+    """Elementwise sign (-1, 0 or 1), without gradient."""
+    return _compare(x, None, lambda a, _: (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype))

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Set-up and entry points on a machine with only python3:
+
+    python3 tasks.py demo     # create/reuse .venv, install minidl, run the demo
+    python3 tasks.py test     # create/reuse .venv, install test tools, ruff + the whole test suite
+
+Extra arguments after ``test`` go to pytest (``python3 tasks.py test -k conv``).
+Set ``MINIDL_ORACLE=0`` to skip installing PyTorch (the optional test oracle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def run(*cmd):
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+
+
+def ensure(extras: str):
+    """Create the virtual environment and install minidl with ``extras`` unless already done."""
+    if not PY.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".installed-{extras or 'base'}-{digest}"
+    if stamp.exists():
+        return
+    target = f".[{extras}]" if extras else "."
+    if run(PY, "-m", "pip", "install", "--quiet", "-e", target) != 0:
+        sys.exit("installing minidl failed")
+    stamp.touch()
+
+
+def demo(args):
+    ensure("")
+    return run(PY, "-m", "minidl", "demo", *args)
+
+
+def test(args):
+    extras = "test,oracle" if os.environ.get("MINIDL_ORACLE", "1") != "0" else "test"
+    ensure(extras)
+    if run(PY, "-m", "ruff", "check", ".") != 0:
+        return 1
+    return run(PY, "-m", "pytest", *args)
+
+
+def main(argv):
+    commands = {"demo": demo, "test": test}
+    if not argv or argv[0] not in commands:
+        print(__doc__)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
