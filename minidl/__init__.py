@@ -6,43 +6,13 @@
     x.grad          # tensor([2., 4.])
 """
 
-from . import backend
+from . import (
+    autograd,  # noqa: E402
+    backend,
+    functional,  # noqa: E402
+)
 from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Device as device
-from .tensor import (
-    Tensor,
-    arange,
-    as_tensor,
-    bool_,
-    empty,
-    empty_like,
-    eye,
-    float16,
-    float32,
-    float64,
-    from_numpy,
-    full,
-    full_like,
-    get_default_dtype,
-    int8,
-    int16,
-    int32,
-    int64,
-    linspace,
-    manual_seed,
-    ones,
-    ones_like,
-    rand,
-    randint,
-    randn,
-    randperm,
-    set_default_dtype,
-    tensor,
-    uint8,
-    zeros,
-    zeros_like,
-)
-from . import functional  # noqa: E402
 from .functional import (  # noqa: E402
     abs,
     amax,
@@ -80,8 +50,40 @@ from .functional import (  # noqa: E402
     var,
     where,
 )
-from . import autograd  # noqa: E402
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
+from .tensor import (
+    Tensor,
+    arange,
+    as_tensor,
+    bool_,
+    empty,
+    empty_like,
+    eye,
+    float16,
+    float32,
+    float64,
+    from_numpy,
+    full,
+    full_like,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    randperm,
+    set_default_dtype,
+    tensor,
+    uint8,
+    zeros,
+    zeros_like,
+)
 
 bool = bool_  # noqa: A001 - PyTorch's name for the bool dtype
 half, float, double = float16, float32, float64  # noqa: A001

@@ -262,7 +262,9 @@ class Tensor:
         return self.to("cpu")
 
     def cuda(self, device=None):
-        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, numbers.Integral) else device))
+        if device is None:
+            return self.to("cuda")
+        return self.to(f"cuda:{device}" if isinstance(device, numbers.Integral) else device)
 
     def float(self):
         return self.to(float32)
@@ -366,7 +368,8 @@ class Tensor:
         try:
             xp.broadcast_shapes(xp.shape(src_data), self.shape)
         except ValueError:
-            raise RuntimeError(f"copy_: source of shape {xp.shape(src_data)} cannot be copied into {self.shape}") from None
+            shape = xp.shape(src_data)
+            raise RuntimeError(f"copy_: source of shape {shape} cannot be copied into {self.shape}") from None
         self.data[...] = src_data
         return self._bump()
 

@@ -3,6 +3,7 @@
 Each op's class carries its forward and backward equations in its docstring.
 """
 
+from .activation import log_softmax, log_softmax_composed, softmax, softmax_composed
 from .elementwise import (
     abs,
     add,
@@ -63,4 +64,3 @@ from .shape import (
     unsqueeze,
     view,
 )
-from .activation import log_softmax, log_softmax_composed, softmax, softmax_composed
