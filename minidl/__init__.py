@@ -51,6 +51,8 @@ from .functional import (  # noqa: E402
     where,
 )
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
+from .serialization import load, save  # noqa: E402
+from . import nn  # noqa: E402
 from .tensor import (
     Tensor,
     arange,

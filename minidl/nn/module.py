@@ -1,0 +1,493 @@
+"""Module: a container of parameters, buffers and sub-modules, with PyTorch's API.
+
+Assigning a ``Parameter`` or a ``Module`` to an attribute registers it; ``parameters()``,
+``state_dict()``, ``to(device)``, ``train()``/``eval()`` and ``zero_grad()`` then walk the tree.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+
+from .. import backend
+from ..autograd import no_grad
+from ..tensor import Tensor, _check_grad_dtype
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module registers as learnable: ``requires_grad=True`` by default.
+
+    ``Parameter(tensor)`` shares the tensor's array."""
+
+    __slots__ = ()
+
+    def __new__(cls, data=None, requires_grad=True):
+        if data is None:
+            from ..tensor import empty
+
+            data = empty(0)
+        array = data.data if isinstance(data, Tensor) else data
+        if not hasattr(array, "dtype"):
+            from ..tensor import tensor
+
+            array = tensor(array).data
+        if requires_grad:
+            _check_grad_dtype(array.dtype, "Parameter")
+        p = cls._make(array, bool(requires_grad))
+        return p
+
+    def __init__(self, data=None, requires_grad=True):
+        pass  # everything happens in __new__
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _as_array(value, like, key):
+    """The array inside a state_dict value (minidl Tensor, NumPy array, or anything with ``numpy()``)."""
+    if isinstance(value, Tensor):
+        array = value.data
+    elif hasattr(value, "detach") and hasattr(value, "numpy"):  # e.g. a torch tensor
+        array = value.detach().cpu().numpy()
+    elif hasattr(value, "shape") and hasattr(value, "dtype"):
+        array = value
+    else:
+        raise TypeError(f"load_state_dict: value for {key!r} is a {type(value).__name__}, not an array")
+    array = backend.to_device(array, like.device)
+    if array.dtype != like.dtype:
+        array = array.astype(like.dtype)
+    return array
+
+
+class Module:
+    """Base class of every layer and model. Subclasses set parameters and sub-modules as
+    attributes in ``__init__`` and define ``forward``."""
+
+    training: bool
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- registration ----------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called")
+        params, buffers, modules = self._parameters, self._buffers, self._modules
+        if isinstance(value, Parameter):
+            for d in (buffers, modules):
+                d.pop(name, None)
+            self.__dict__.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            for d in (params, buffers):
+                d.pop(name, None)
+            self.__dict__.pop(name, None)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r} (use nn.Parameter)")
+            params[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer {name!r} (expects a Tensor)")
+            buffers[name] = value
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to sub-module {name!r}")
+            modules[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        d = self.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            if store in d and name in d[store]:
+                return d[store][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        for store in (self._parameters, self._buffers, self._modules):
+            if name in store:
+                del store[name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        """Register ``param`` (a Parameter or None) under ``name``."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
+        self._check_name(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Register a Tensor that is state but not learnable (e.g. BatchNorm's running mean)."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        self._check_name(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name, module):
+        """Register a sub-module under ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
+        self._check_name(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def _check_name(self, name):
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"invalid name {name!r}: a non-empty string without '.' is required")
+
+    # ---- calling -----------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args, **kwargs):
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, out)
+            if result is not None:
+                out = result
+        return out
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after every forward (e.g. to record feature
+        maps). Returns a handle whose ``remove()`` unregisters it."""
+        key = object()
+        self._forward_hooks[key] = hook
+        hooks = self._forward_hooks
+
+        class _Handle:
+            def remove(self):
+                hooks.pop(key, None)
+
+        return _Handle()
+
+    # ---- walking the tree --------------------------------------------------------------
+    def named_modules(self, memo=None, prefix=""):
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def _named(self, store, prefix, recurse):
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_prefix, m in modules:
+            for name, t in getattr(m, store).items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), t
+
+    def named_parameters(self, prefix="", recurse=True):
+        yield from self._named("_parameters", prefix, recurse)
+
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix="", recurse=True):
+        yield from self._named("_buffers", prefix, recurse)
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every sub-module (children first) and on this module."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ---- modes -------------------------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (dropout active, batch norm uses batch statistics)."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Evaluation mode: ``train(False)``."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad=True):
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none=True):
+        """Reset the gradients of all parameters (to None by default, as in PyTorch)."""
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad = Tensor._make(backend.get_array_module(p.grad.data).zeros_like(p.grad.data), False)
+
+    # ---- devices and dtypes ------------------------------------------------------------
+    def to(self, *args, **kwargs):
+        """Move parameters and buffers to a device and/or floating dtype, in place: the same
+        Parameter objects keep their identity (so an optimizer built earlier still holds them)."""
+        device, dtype = kwargs.get("device"), kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, (str, backend.Device)):
+                device = a
+            elif a is not None:
+                dtype = a
+        from ..tensor import Tensor as _T
+
+        def convert(array, floating_only=True):
+            if dtype is not None and (array.dtype.kind == "f" or not floating_only):
+                array = array.astype(dtype)
+            if device is not None:
+                array = backend.to_device(array, device)
+            return array
+
+        with no_grad():
+            for m in self.modules():
+                for p in m._parameters.values():
+                    if p is None:
+                        continue
+                    p.data = convert(p.data)
+                    if p.grad is not None:
+                        p.grad = _T._make(convert(p.grad.data), False)
+                for name, b in m._buffers.items():
+                    if b is not None:
+                        m._buffers[name] = _T._make(convert(b.data), False)
+        return self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def float(self):
+        return self.to(dtype="float32")
+
+    def double(self):
+        return self.to(dtype="float64")
+
+    # ---- state -------------------------------------------------------------------------
+    def state_dict(self, prefix="", keep_vars=False):
+        """An ordered mapping from dotted names (``layer.0.weight``) to parameter and
+        persistent-buffer tensors (detached unless ``keep_vars``)."""
+        out = OrderedDict()
+        for mod_prefix, m in self.named_modules(prefix=prefix.rstrip(".")):
+            base = f"{mod_prefix}." if mod_prefix else ""
+            for name, p in m._parameters.items():
+                if p is not None:
+                    out[base + name] = p if keep_vars else p.detach()
+            for name, b in m._buffers.items():
+                if b is not None and name not in m._non_persistent:
+                    out[base + name] = b if keep_vars else b.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values from ``state_dict`` into this module's parameters and buffers.
+
+        Values may be minidl Tensors, NumPy arrays or torch tensors (so a PyTorch model's
+        state_dict loads into the matching minidl module). With ``strict``, missing and
+        unexpected keys are an error; a shape mismatch is always an error. Returns
+        ``(missing_keys, unexpected_keys)``."""
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = []
+        for k, target in own.items():
+            if k in state_dict:
+                shape = tuple(getattr(state_dict[k], "shape", ()))
+                if shape != tuple(target.shape):
+                    mismatched.append(f"{k}: checkpoint {shape} vs model {tuple(target.shape)}")
+        problems = []
+        if mismatched:
+            problems.append("size mismatch for " + "; ".join(mismatched))
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: " + " | ".join(problems))
+        with no_grad():
+            for k, target in own.items():
+                if k in state_dict:
+                    target.data = _as_array(state_dict[k], target, k).copy()
+                    target._version[0] += 1
+        return IncompatibleKeys(missing, unexpected)
+
+    def save(self, path):
+        """Write the state_dict to ``path`` as ``.npz`` (see ``minidl.save``)."""
+        from ..serialization import save
+
+        save(self.state_dict(), path)
+
+    def load(self, path, strict=True):
+        """Read a ``.npz`` state_dict from ``path`` into this module (see ``minidl.load``)."""
+        from ..serialization import load
+
+        return self.load_state_dict(load(path), strict=strict)
+
+    # ---- display -----------------------------------------------------------------------
+    def extra_repr(self):
+        """One line of settings shown in ``repr`` (override in layers)."""
+        return ""
+
+    def __repr__(self):
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines.extend(extra.split("\n"))
+        for name, m in self._modules.items():
+            text = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {text}")
+        if not lines:
+            return f"{type(self).__name__}()"
+        if len(lines) == 1 and not self._modules:
+            return f"{type(self).__name__}({lines[0]})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+
+class Sequential(Module):
+    """Modules applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))`` or from an
+    ``OrderedDict`` of named modules."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx):
+        items = list(self._modules.items())
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict(items[idx]))
+        if not -len(items) <= idx < len(items):
+            raise IndexError(f"Sequential index {idx} out of range for {len(items)} modules")
+        return items[idx][1]
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for m in modules or []:
+            self.append(m)
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx):
+        values = list(self._modules.values())
+        if isinstance(idx, slice):
+            return ModuleList(values[idx])
+        return values[idx]
+
+    def __setitem__(self, idx, module):
+        key = list(self._modules.keys())[idx]
+        self.add_module(key, module)
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters are registered."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for k, m in (modules or {}).items():
+            self.add_module(k, m)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+
+class Identity(Module):
+    """Returns its input unchanged."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
