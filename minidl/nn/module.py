@@ -263,8 +263,6 @@ class Module:
                 device = a
             elif a is not None:
                 dtype = a
-        from ..tensor import Tensor as _T
-
         def convert(array, floating_only=True):
             if dtype is not None and (array.dtype.kind == "f" or not floating_only):
                 array = array.astype(dtype)
@@ -279,10 +277,10 @@ class Module:
                         continue
                     p.data = convert(p.data)
                     if p.grad is not None:
-                        p.grad = _T._make(convert(p.grad.data), False)
+                        p.grad = Tensor._make(convert(p.grad.data), False)
                 for name, b in m._buffers.items():
                     if b is not None:
-                        m._buffers[name] = _T._make(convert(b.data), False)
+                        m._buffers[name] = Tensor._make(convert(b.data), False)
         return self
 
     def cpu(self):
