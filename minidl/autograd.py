@@ -226,6 +226,12 @@ class Function:
         if requires_grad and out.dtype.kind not in "fc":
             requires_grad = False  # integer and bool results (argmax, comparisons) carry no gradient
         result = Tensor._make(out, requires_grad)
+        base = out.base
+        if base is not None:  # a view of an input (reshape, basic indexing...): one version counter
+            for t in tensors:
+                if base is t.data or base is t.data.base:
+                    result._version = t._version
+                    break
         if requires_grad:
             ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
             ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -294,7 +300,7 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
     being accumulated into the leaves' ``.grad``.
     """
     grads = {}  # Function -> gradient of its output
-    handed = {id(g.data) for g in grad_outputs}  # arrays a leaf's .grad must not share
+    handed = {_memory_key(g.data) for g in grad_outputs}  # memory a leaf's .grad must not share
     leaf_grads = {}  # id(leaf) -> gradient (capture mode)
     captured_nodes = {}
     if capture is not None:
@@ -329,7 +335,11 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
                 owner = fn._retained()
                 if owner is not None:
                     owner.grad = dy if create_graph else dy.detach()
-            input_grads = fn.backward(dy)
+                    handed.add(_memory_key(dy.data))
+            if anomaly:
+                input_grads = _backward_under_anomaly(fn, dy)
+            else:
+                input_grads = fn.backward(dy)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             if len(input_grads) != len(fn.inputs):
@@ -364,17 +374,36 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
     return results
 
 
+def _backward_under_anomaly(fn, dy):
+    """``fn.backward(dy)``, with a NaN or inf from any op inside it reported as ``fn``'s
+    backward (the op whose derivative misbehaved), not as the forward of a helper op."""
+    try:
+        return fn.backward(dy)
+    except FloatingPointError as exc:
+        inner = str(exc).removeprefix("detect_anomaly: ")
+        raise FloatingPointError(f"detect_anomaly: {fn.name}.backward failed: {inner}") from exc
+
+
+def _memory_key(array):
+    """Identifies the memory an array uses: its own, or that of the array it is a view of."""
+    base = array.base
+    return id(array) if base is None else id(base)
+
+
 def _accumulate_leaf(t, g, create_graph, handed):
     if not t.requires_grad:
         return
     if not create_graph:
         g = g.detach()
     if t.grad is None:
-        # one gradient array can reach several leaves (x + y), or be a read-only broadcast
-        # view (sum's backward): each .grad gets its own writable array
-        if id(g.data) in handed or not getattr(g.data.flags, "writeable", True):
+        # one gradient array (or views of it, e.g. through a reshape's backward) can reach
+        # several leaves (x + y), or be the caller's gradient, or a read-only broadcast view
+        # (sum's backward): each .grad gets its own writable array
+        key = _memory_key(g.data)
+        if key in handed or not getattr(g.data.flags, "writeable", True):
             g = Tensor._make(g.data.copy(), False) if not create_graph else g * 1
-        handed.add(id(g.data))
+            key = _memory_key(g.data)
+        handed.add(key)
         t.grad = g
     else:
         t.grad = t.grad + g if create_graph else Tensor._make(t.grad.data + g.data, False)

@@ -672,7 +672,9 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
         array = numpy.array(data)
     else:
         array = numpy.array(data)
-        if array.dtype == numpy.float64:
+        if dtype is not None and array.dtype.kind in "biuf":
+            pass  # converted to the requested dtype below, without a detour through float32
+        elif array.dtype == numpy.float64:
             array = array.astype(get_default_dtype())
         elif array.dtype.kind in "iu":
             array = array.astype(int64)
