@@ -3,7 +3,22 @@
 Each op's class carries its forward and backward equations in its docstring.
 """
 
-from .activation import log_softmax, log_softmax_composed, softmax, softmax_composed
+from .activation import (
+    dropout,
+    elu,
+    embedding,
+    erf,
+    gelu,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    log_softmax_composed,
+    one_hot,
+    silu,
+    softmax,
+    softmax_composed,
+    softplus,
+)
 from .elementwise import (
     abs,
     add,
@@ -39,6 +54,16 @@ from .elementwise import (
     where,
 )
 from .linalg import dot, linear, matmul
+from .loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    cross_entropy_composed,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
+from .normalization import batch_norm, layer_norm, layer_norm_composed
 from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from .shape import (
     broadcast_to,
@@ -63,4 +88,18 @@ from .shape import (
     transpose,
     unsqueeze,
     view,
+)
+from .conv import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    conv2d_composed,
+    fold,
+    max_pool1d,
+    max_pool2d,
+    max_pool2d_composed,
+    unfold,
 )
