@@ -6,9 +6,11 @@ Each backward is written with Tensor operations, so it can be differentiated aga
 
 from __future__ import annotations
 
+import numbers
+
 from ..autograd import Function
 from ..backend import get_array_module
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor_like, broadcast_shapes, data_of
 
 
@@ -268,25 +270,47 @@ class Where(Function):
         return None, (where(cond, dy, 0.0) if need_a else None), (where(cond, 0.0, dy) if need_b else None)
 
 
+# ---- type promotion where PyTorch and NumPy differ ------------------------------------------
+def _promote(a, b, true_division=False):
+    """An integer or bool tensor meeting a float (a Python float or a floating tensor) becomes
+    floating first: the other tensor's dtype, else the default dtype (float32), as in PyTorch,
+    where NumPy would give float64. True division of integers gives the default dtype too."""
+    a_exact = isinstance(a, Tensor) and a.data.dtype.kind in "biu"
+    b_exact = isinstance(b, Tensor) and b.data.dtype.kind in "biu"
+    if not (a_exact or b_exact):
+        return a, b
+    return (_as_float(a, b, true_division) if a_exact else a), (_as_float(b, a, true_division) if b_exact else b)
+
+
+def _as_float(t, other, true_division):
+    if isinstance(other, Tensor):
+        if other.dtype.kind == "f":
+            return t.to(other.dtype)
+        return t.to(get_default_dtype()) if true_division else t
+    if true_division or (isinstance(other, numbers.Real) and not isinstance(other, numbers.Integral)):
+        return t.to(get_default_dtype())
+    return t
+
+
 # ---- wrappers -----------------------------------------------------------------------------
 def add(a, b):
     """Elementwise ``a + b`` with broadcasting."""
-    return Add.apply(a, b)
+    return Add.apply(*_promote(a, b))
 
 
 def sub(a, b):
     """Elementwise ``a - b`` with broadcasting."""
-    return Sub.apply(a, b)
+    return Sub.apply(*_promote(a, b))
 
 
 def mul(a, b):
     """Elementwise ``a * b`` with broadcasting."""
-    return Mul.apply(a, b)
+    return Mul.apply(*_promote(a, b))
 
 
 def div(a, b):
-    """Elementwise ``a / b`` with broadcasting (true division)."""
-    return Div.apply(a, b)
+    """Elementwise ``a / b`` with broadcasting (true division: integers give floats)."""
+    return Div.apply(*_promote(a, b, true_division=True))
 
 
 def neg(x):
@@ -295,6 +319,7 @@ def neg(x):
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
     """``a ** b``: a Tensor to a Python number, a number to a Tensor, or Tensor to Tensor."""
+    a, b = _promote(a, b)
     if isinstance(a, Tensor) and not isinstance(b, Tensor) and not hasattr(b, "shape"):
         return PowScalar.apply(a, b)
     if not isinstance(a, Tensor):
@@ -339,18 +364,22 @@ def relu(x):
 
 
 def maximum(a, b):
-    return Maximum.apply(a, b)
+    return Maximum.apply(*_promote(a, b))
 
 
 def minimum(a, b):
-    return Minimum.apply(a, b)
+    return Minimum.apply(*_promote(a, b))
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
     """Limit every element to ``[min, max]`` (either bound may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(x, data_of(min), data_of(max))
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # tensor bounds may need a gradient of their own: min(max(x, lo), hi)
+        y = x if min is None else maximum(x, as_tensor_like(min, x))
+        return y if max is None else minimum(y, as_tensor_like(max, x))
+    return Clamp.apply(x, min, max)
 
 
 clip = clamp
