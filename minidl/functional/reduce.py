@@ -65,7 +65,9 @@ class LogSumExp(Function):
         axis = _axis(dims)
         m = x.max(axis=axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # rows of -inf stay -inf instead of NaN
-        y = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
+        s = xp.exp(x - m).sum(axis=axis, keepdims=True)
+        empty = s == 0  # only where every element is -inf: log(0) would warn, the answer is -inf
+        y = xp.where(empty, -xp.inf, xp.log(xp.where(empty, 1, s)) + m)
         ctx.keep_shape = y.shape
         out = y if keepdim else y.reshape(dropped_shape(x.shape, dims))
         ctx.save_for_backward(x, out)  # the returned array itself, so that y stays in the graph

@@ -27,8 +27,9 @@ def assert_close(actual, expected, rtol=1e-6, atol=1e-8, what="values"):
         return
     a64, e64 = a.astype(numpy.float64), e.astype(numpy.float64)
     both_nan = numpy.isnan(a64) & numpy.isnan(e64)
-    excess = numpy.abs(a64 - e64) - (atol + rtol * numpy.abs(e64))
-    excess = numpy.where(both_nan, -1.0, numpy.nan_to_num(excess, nan=numpy.inf))
+    with numpy.errstate(invalid="ignore"):  # inf - inf: equal infinities are handled below
+        excess = numpy.abs(a64 - e64) - (atol + rtol * numpy.abs(e64))
+    excess = numpy.where(both_nan | (a64 == e64), -1.0, numpy.nan_to_num(excess, nan=numpy.inf))
     if (excess > 0).any():
         i = numpy.unravel_index(int(numpy.argmax(excess)), a.shape)
         raise AssertionError(
