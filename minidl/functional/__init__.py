@@ -103,3 +103,9 @@ from .conv import (
     max_pool2d_composed,
     unfold,
 )
+from .attention import (
+    attention_weights,
+    multi_head_attention_forward,
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_composed,
+)

@@ -27,3 +27,4 @@ from .layers import (
 )
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential
+from .attention import MultiheadAttention, PositionalEncoding, TransformerEncoder, TransformerEncoderLayer
