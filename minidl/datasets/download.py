@@ -1,26 +1,75 @@
 """Finding dataset files: an explicit folder, ``$MINIDL_DATA``, or a download cache
-(``$MINIDL_CACHE`` or ``~/.cache/minidl``), where files are fetched once and verified by SHA-256."""
+(``$MINIDL_CACHE`` or ``~/.cache/minidl``), where files are fetched once and verified.
+
+A checksum is written ``"sha256:<64 hex digits>"`` or ``"md5:<32 hex digits>"``; a bare hex string
+is read by its length (64 digits: SHA-256, 32 digits: MD5). SHA-256 is used wherever a published
+value exists; MD5 only where the dataset's authors publish nothing else.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
 
 class ChecksumError(ValueError):
-    """A downloaded or cached file whose SHA-256 is not the published one."""
+    """A file whose checksum is not the published one (corrupt, truncated or another version)."""
 
 
-def sha256(path) -> str:
-    h = hashlib.sha256()
+_ALGORITHMS = {64: "sha256", 32: "md5"}
+
+
+def parse_checksum(checksum: str) -> tuple[str, str]:
+    """``(algorithm, hex digest)`` of a checksum spec: ``"sha256:..."``, ``"md5:..."`` or bare hex."""
+    text = str(checksum).strip().lower()
+    algorithm, _, digest = text.rpartition(":")
+    if not algorithm:
+        algorithm = _ALGORITHMS.get(len(digest), "")
+    if algorithm not in _ALGORITHMS.values() or len(digest) != {"sha256": 64, "md5": 32}[algorithm]:
+        raise ValueError(
+            f"checksum {checksum!r}: expected 'sha256:<64 hex>', 'md5:<32 hex>' or bare hex of that length"
+        )
+    try:
+        int(digest, 16)
+    except ValueError:
+        raise ValueError(f"checksum {checksum!r}: {digest!r} is not hexadecimal") from None
+    return algorithm, digest
+
+
+def file_digest(path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in blocks."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256(path) -> str:
+    return file_digest(path, "sha256")
+
+
+def matches(path, checksum: str) -> bool:
+    """Whether the file's digest is the one in ``checksum``."""
+    algorithm, digest = parse_checksum(checksum)
+    return file_digest(path, algorithm) == digest
+
+
+def verify(path, checksum: str, hint: str = "") -> Path:
+    """``path`` if its digest is ``checksum``, else a ChecksumError naming both values."""
+    algorithm, digest = parse_checksum(checksum)
+    got = file_digest(path, algorithm)
+    if got != digest:
+        raise ChecksumError(
+            f"{path}: {algorithm.upper()} is {got}, expected {digest} (the file is corrupt, truncated or "
+            f"another version){hint}"
+        )
+    return Path(path)
 
 
 def cache_dir() -> Path:
@@ -28,27 +77,49 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MINIDL_CACHE") or Path.home() / ".cache" / "minidl")
 
 
-def locate(subdir: str, filename: str, sha: str, urls, root=None, download=True) -> Path:
-    """The path of ``subdir/filename``: looked up in ``root``, then ``$MINIDL_DATA``, then the
-    cache; downloaded into the cache (trying each of ``urls``) when missing and ``download``.
-    Files found in the cache or downloaded are checked against ``sha``."""
+def find_local(subdir: str, filename: str, root=None) -> Path | None:
+    """``root/subdir/filename`` (or ``root/filename``), then the same under ``$MINIDL_DATA``."""
     for base in (root, os.environ.get("MINIDL_DATA")):
         if base:
-            candidate = Path(base) / subdir / filename
-            if candidate.is_file():
-                return candidate
-            candidate = Path(base) / filename
-            if candidate.is_file():
-                return candidate
+            for candidate in (Path(base) / subdir / filename, Path(base) / filename):
+                if candidate.is_file():
+                    return candidate
+    return None
+
+
+def where_to_put(subdir: str, filenames, root=None) -> str:
+    """A sentence that tells a user where the loader looks for ``filenames``."""
+    places = []
+    if root:
+        places.append(str(Path(root) / subdir))
+    env = os.environ.get("MINIDL_DATA")
+    places.append(str(Path(env) / subdir) if env else f"$MINIDL_DATA/{subdir} (MINIDL_DATA is not set)")
+    places.append(str(cache_dir() / subdir))
+    names = ", ".join(filenames)
+    return f"put {names} in one of: " + "; ".join(places)
+
+
+def locate(subdir: str, filename: str, sha: str, urls, root=None, download=True, verify_local=False) -> Path:
+    """The path of ``subdir/filename``: looked up in ``root``, then ``$MINIDL_DATA``, then the
+    cache; downloaded into the cache (trying each of ``urls``) when missing and ``download``.
+
+    ``sha`` is a checksum spec (see the module docstring). Files in the cache or downloaded are
+    always checked; files in ``root`` or ``$MINIDL_DATA`` too when ``verify_local`` (a mismatch
+    there is an error: a user's file is never silently replaced or used)."""
+    local = find_local(subdir, filename, root)
+    if local is not None:
+        if verify_local:
+            verify(local, sha, hint=f"; replace it with the original or remove it (looked up as {subdir}/{filename})")
+        return local
     target = cache_dir() / subdir / filename
     if target.is_file():
-        if sha256(target) == sha:
+        if matches(target, sha):
             return target
         target.unlink()  # a broken earlier download: fetch again
     if not download:
         raise FileNotFoundError(
             f"{subdir}/{filename} not found (looked in root={root!r}, $MINIDL_DATA and {target.parent}); "
-            "pass download=True or point MINIDL_DATA at a folder that holds it"
+            f"pass download=True or {where_to_put(subdir, [filename], root)}"
         )
     errors = []
     for url in urls:
@@ -56,20 +127,24 @@ def locate(subdir: str, filename: str, sha: str, urls, root=None, download=True)
             return fetch(url, target, sha)
         except (OSError, ChecksumError) as exc:
             errors.append(f"{url}: {exc}")
-    raise OSError(f"could not download {filename}: " + "; ".join(errors))
+    raise OSError(
+        f"could not download {filename}: " + "; ".join(errors or ["no download address known"])
+        + f". Offline? {where_to_put(subdir, [filename], root)}"
+    )
 
 
 def fetch(url: str, target: Path, sha: str) -> Path:
-    """Download ``url`` to ``target`` through a temporary file; keep it only if its SHA-256 is ``sha``."""
+    """Download ``url`` to ``target`` through a temporary file; keep it only if its checksum is ``sha``."""
+    parse_checksum(sha)  # a malformed spec fails before any download
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     try:
+        if not url.startswith("file:"):
+            print(f"downloading {url} -> {target}", file=sys.stderr)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             shutil.copyfileobj(response, out)
-        got = sha256(tmp)
-        if got != sha:
-            raise ChecksumError(f"SHA-256 of the download is {got}, expected {sha}")
+        verify(tmp, sha, hint=f" for the download of {url}")
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -1,8 +1,12 @@
-"""MNIST and Fashion-MNIST from their original IDX files.
+"""MNIST from its original IDX files (Fashion-MNIST, in fashion_mnist.py, shares the reader).
 
 ``load_data()`` returns NumPy arrays like ``tf.keras.datasets.mnist.load_data()``:
 ``(x_train, y_train), (x_test, y_test)`` with images uint8 (N, 28, 28) and labels uint8 (N,).
 ``MNIST(train=True)`` is a Dataset of ``(image, label)`` pairs (float32 (1, 28, 28) in [0, 1]).
+
+Files are looked up in ``root``, ``$MINIDL_DATA/mnist``, the cache, else downloaded; every file,
+wherever found, must have its published SHA-256 (a corrupt or truncated file is an error).
+MNIST: Yann LeCun and Corinna Cortes, CC BY-SA 3.0.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ _MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
 )
-MNIST_FILES = {
+FILES = MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
     "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
@@ -26,11 +30,9 @@ MNIST_FILES = {
 
 def _load(subdir, files, mirrors, root, download, split):
     prefix = "train" if split == "train" else "t10k"
-    paths = [
-        locate(subdir, f"{prefix}-{kind}-idx{n}-ubyte.gz", files[f"{prefix}-{kind}-idx{n}-ubyte.gz"],
-               [m + f"{prefix}-{kind}-idx{n}-ubyte.gz" for m in mirrors], root, download)
-        for kind, n in (("images", 3), ("labels", 1))
-    ]
+    names = [f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"]
+    paths = [locate(subdir, name, files[name], [m + name for m in mirrors], root, download, verify_local=True)
+             for name in names]
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"{subdir}: images {images.shape} and labels {labels.shape} do not pair up")

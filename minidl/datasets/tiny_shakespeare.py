@@ -1,0 +1,66 @@
+"""Tiny Shakespeare: 1,115,394 characters of Shakespeare's plays in one plain-text file (65
+distinct characters), the corpus of Karpathy's char-rnn, for character-level language models.
+
+    text = tiny_shakespeare.load_data()
+    vocab = CharVocab(text)                  # 65 characters, sorted
+    ids = vocab.encode(text)                 # int64 (1115394,)
+    (x, y) = windows(ids[:1000], 32)         # inputs and next-character targets, (969, 32) each
+
+``input.txt`` is looked up in ``root``, ``$MINIDL_DATA/tinyshakespeare``, the cache, else
+downloaded; it must have the SHA-256 below (the one published for char-rnn's file). The text is
+public domain; char-rnn is MIT-licensed.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from .download import locate
+
+SUBDIR = "tinyshakespeare"
+FILENAME = "input.txt"
+SHA256 = "sha256:86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+URLS = ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",)
+
+
+def load_data(root=None, download=True) -> str:
+    """The whole text as one string."""
+    path = locate(SUBDIR, FILENAME, SHA256, URLS, root, download, verify_local=True)
+    return path.read_text(encoding="utf-8")
+
+
+class CharVocab:
+    """The sorted distinct characters of a text; ``encode`` maps a string to int64 indices and
+    ``decode`` maps indices back."""
+
+    def __init__(self, text: str):
+        self.chars = sorted(set(text))
+        self.index = {c: i for i, c in enumerate(self.chars)}
+
+    def __len__(self):
+        return len(self.chars)
+
+    def encode(self, text: str) -> numpy.ndarray:
+        try:
+            return numpy.fromiter((self.index[c] for c in text), dtype=numpy.int64, count=len(text))
+        except KeyError as exc:
+            raise ValueError(f"CharVocab.encode: character {exc.args[0]!r} is not in the vocabulary") from None
+
+    def decode(self, ids) -> str:
+        ids = numpy.asarray(ids).ravel()
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.chars)):
+            raise ValueError(
+                f"CharVocab.decode: indices must be in [0, {len(self.chars)}), got {ids.min()}..{ids.max()}"
+            )
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+def windows(ids, length: int, step: int = 1):
+    """``(x, y)`` of shape (M, length): every ``step``-th window of ``ids`` and the same window
+    shifted by one (the next character to predict at each position)."""
+    ids = numpy.asarray(ids)
+    if ids.ndim != 1 or length < 1 or step < 1 or len(ids) < length + 1:
+        raise ValueError(f"windows: need a 1-D sequence longer than length={length} (step={step}), got {ids.shape}")
+    starts = numpy.arange(0, len(ids) - length, step)
+    offsets = starts[:, None] + numpy.arange(length)[None, :]  # (M, length)
+    return ids[offsets], ids[offsets + 1]
