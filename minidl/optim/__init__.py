@@ -1,13 +1,13 @@
 """minidl.optim: optimizers, learning-rate schedulers and gradient clipping (PyTorch's names).
 
-    opt = minidl.optim.Adam(model.parameters(), lr=1e-3)
-    sched = minidl.optim.lr_scheduler.StepLR(opt, step_size=10)
-    for x, y in loader:
-        opt.zero_grad()
-        loss_fn(model(x), y).backward()
-        minidl.optim.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    sched.step()
+opt = minidl.optim.Adam(model.parameters(), lr=1e-3)
+sched = minidl.optim.lr_scheduler.StepLR(opt, step_size=10)
+for x, y in loader:
+    opt.zero_grad()
+    loss_fn(model(x), y).backward()
+    minidl.optim.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+sched.step()
 """
 
 from . import lr_scheduler

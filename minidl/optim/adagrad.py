@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .optimizer import Optimizer, check_hyper, full_like_array
+from .optimizer import Optimizer, check_hyper, effective_grad, full_like_array
 
 
 class Adagrad(Optimizer):
@@ -45,9 +45,7 @@ class Adagrad(Optimizer):
         if not state:
             state["step"] = 0
             state["sum"] = full_like_array(x, group["initial_accumulator_value"])
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"] != 0:
-            g = g + group["weight_decay"] * x
+        g = effective_grad(xp, x, grad, group["maximize"], group["weight_decay"])
         state["step"] += 1
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         s = state["sum"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from .optimizer import Optimizer, check_hyper, zeros_like_array
+from .optimizer import Optimizer, check_hyper, effective_grad, zeros_like_array
 
 
 class Adam(Optimizer):
@@ -58,12 +58,11 @@ class Adam(Optimizer):
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = zeros_like_array(x)
 
-        g = -grad if group["maximize"] else grad
-        if weight_decay != 0:
-            if self._decoupled:
-                x *= 1 - lr * weight_decay
-            else:
-                g = g + weight_decay * x
+        if weight_decay != 0 and self._decoupled:
+            x *= 1 - lr * weight_decay
+            g = -grad if group["maximize"] else grad
+        else:
+            g = effective_grad(xp, x, grad, group["maximize"], weight_decay)
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]

@@ -40,6 +40,21 @@ def full_like_array(a, value):
         return xp.full_like(a, value)
 
 
+def effective_grad(xp, x, grad, maximize, weight_decay):
+    """``g = ±grad + weight_decay · x`` (minus when maximizing), never writing into ``grad``.
+
+    Returns ``grad`` itself when there is nothing to add, else one new array.
+    """
+    if weight_decay != 0:
+        g = xp.multiply(x, weight_decay, out=xp.empty_like(x, dtype=xp.result_type(x, grad)))
+        if maximize:
+            g -= grad
+        else:
+            g += grad
+        return g
+    return -grad if maximize else grad
+
+
 def check_hyper(name, value, where, low=0.0, high=None, high_open=False):
     """Raise a ValueError naming the optimizer when ``value`` is outside [low, high] (or [low, high))."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):

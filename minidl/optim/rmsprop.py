@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .optimizer import Optimizer, check_hyper, zeros_like_array
+from .optimizer import Optimizer, check_hyper, effective_grad, zeros_like_array
 
 
 class RMSprop(Optimizer):
@@ -55,10 +55,8 @@ class RMSprop(Optimizer):
         if group["centered"] and "grad_avg" not in state:
             state["grad_avg"] = zeros_like_array(x)
 
-        g = -grad if group["maximize"] else grad
         state["step"] += 1
-        if weight_decay != 0:
-            g = g + weight_decay * x
+        g = effective_grad(xp, x, grad, group["maximize"], weight_decay)
         v = state["square_avg"]
         d = xp.multiply(g, g, out=xp.empty_like(x))
         d *= 1 - alpha

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .optimizer import Optimizer, check_hyper
+from .optimizer import Optimizer, check_hyper, effective_grad
 
 
 class SGD(Optimizer):
@@ -48,9 +48,7 @@ class SGD(Optimizer):
     def _update(self, x, grad, state, group):
         xp = backend.get_array_module(x)
         lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
-        g = -grad if group["maximize"] else grad
-        if weight_decay != 0:
-            g = g + weight_decay * x
+        g = effective_grad(xp, x, grad, group["maximize"], weight_decay)
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
