@@ -448,6 +448,25 @@ def test_scheduler_state_dict_round_trip():
     assert got == expected
 
 
+def test_lambda_lr_state_dict_keeps_callable_objects_state():
+    class Warmup:
+        def __init__(self, n):
+            self.n = n
+
+        def __call__(self, epoch):
+            return min(1.0, (epoch + 1) / self.n)
+
+    opt = optim.SGD([minidl.zeros(1, requires_grad=True)], lr=1.0)
+    sched = lr_scheduler.LambdaLR(opt, Warmup(4))
+    sched.step()
+    state = sched.state_dict()
+    assert state["lr_lambdas"] == [{"n": 4}] and "optimizer" not in state
+    other = lr_scheduler.LambdaLR(optim.SGD([minidl.zeros(1, requires_grad=True)], lr=1.0), Warmup(10))
+    other.load_state_dict(state)
+    assert other.lr_lambdas[0].n == 4 and other.last_epoch == 1
+    assert lr_scheduler.LambdaLR(opt, lambda e: 1.0).state_dict()["lr_lambdas"] == [None]
+
+
 def test_scheduler_errors():
     opt = optim.SGD([minidl.zeros(1, requires_grad=True)], lr=0.1)
     with pytest.raises(TypeError, match="not an Optimizer"):

@@ -112,7 +112,10 @@ class LambdaLR(LRScheduler):
         """Plain functions are not saved (only the attributes of callable objects)."""
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         state["lr_lambdas"] = [
-            None if isinstance(f, (types.FunctionType, types.MethodType)) else dict(f.__dict__) for f in self.lr_lambdas
+            None
+            if isinstance(f, (types.FunctionType, types.MethodType)) or not hasattr(f, "__dict__")
+            else dict(f.__dict__)
+            for f in self.lr_lambdas
         ]
         return state
 
