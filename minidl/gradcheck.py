@@ -32,6 +32,9 @@ def _as_tuple(x):
 
 
 def _name(fn):
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type):  # a classmethod such as MyOp.apply: name the op, not Function
+        return f"{owner.__name__}.{fn.__name__}"
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
