@@ -189,6 +189,17 @@ def test_state_lives_on_the_parameter_device_and_step_bumps_version(name, device
     assert arrays and all(backend.device_of(a) == p.device and a.shape == p.shape for a in arrays)
 
 
+def test_state_follows_a_parameter_whose_array_was_replaced():
+    p = minidl.tensor([1.0, -2.0], requires_grad=True)  # float32
+    opt = optim.Adam([p], lr=0.1)
+    p.grad = minidl.ones(2)
+    opt.step()
+    p.data = p.data.astype(np.float64)  # what model.double() does to a parameter
+    p.grad = minidl.ones(2, dtype=minidl.float64)
+    opt.step()
+    assert opt.state[p]["exp_avg"].dtype == np.float64 and p.dtype == minidl.float64
+
+
 def test_step_is_noticed_by_a_graph_that_saved_the_parameter():
     p = minidl.tensor([1.0, 2.0], requires_grad=True)
     opt = optim.SGD([p], lr=0.1)

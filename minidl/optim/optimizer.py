@@ -177,6 +177,8 @@ class Optimizer:
                     state = self.state.get(p)
                     if state is None:
                         state = self.state[p] = {}
+                    elif state:
+                        _follow_parameter(state, p.data)
                     self._update(p.data, grad, state, group)
                     p._version[0] += 1
         return loss
@@ -257,6 +259,15 @@ class Optimizer:
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _follow_parameter(state: dict, x):
+    """Move state arrays to the parameter's device and dtype after the parameter moved
+    (``model.to("cuda")``, ``model.double()`` replace ``p.data``)."""
+    for key, v in state.items():
+        if hasattr(v, "dtype") and (type(v) is not type(x) or v.dtype != x.dtype):
+            v = backend.to_device(v, backend.device_of(x))
+            state[key] = v.astype(x.dtype) if v.dtype.kind == "f" and x.dtype.kind == "f" else v
 
 
 def _copy_value(v):
