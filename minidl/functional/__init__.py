@@ -103,6 +103,27 @@ from .conv import (
     max_pool2d_composed,
     unfold,
 )
+from .recurrent import (
+    cell_gates_concatenated,
+    cell_gates_split,
+    concat_cell_weights,
+    gru,
+    gru_cell,
+    gru_cell_composed,
+    gru_layer,
+    gru_layer_composed,
+    lstm,
+    lstm_cell,
+    lstm_cell_composed,
+    lstm_layer,
+    lstm_layer_composed,
+    rnn_layer,
+    rnn_layer_composed,
+    rnn_relu,
+    rnn_relu_cell,
+    rnn_tanh,
+    rnn_tanh_cell,
+)
 from .attention import (
     attention_weights,
     multi_head_attention_forward,

@@ -55,6 +55,7 @@ from __future__ import annotations
 from .. import autograd, backend
 from ..autograd import Function
 from ..tensor import Tensor
+from .activation import dropout as dropout_fn
 from .elementwise import relu, sigmoid, tanh
 from .linalg import linear
 from .shape import cat, stack, transpose, unsqueeze
@@ -621,14 +622,6 @@ def rnn_layer_composed(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity
 # ---- stacked, bidirectional sequences (what nn.RNN / nn.LSTM / nn.GRU call) ----------------
 
 
-def _dropout_between_layers(x, p):
-    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1 − p)."""
-    xp = backend.get_array_module(x.data)
-    keep = backend.rng_for(x.device).random(x.shape) >= p
-    mask = xp.asarray(keep, dtype=x.dtype) * (1.0 / (1.0 - p) if p < 1 else 0.0)
-    return x * Tensor._make(mask, False)
-
-
 def _run_layers(op, layer, n_states, input, hx, params, has_biases, num_layers, dropout, training,
                 bidirectional, batch_first):
     """Run ``layer`` over ``num_layers`` × directions. ``hx``: None or a tuple of ``n_states``
@@ -672,7 +665,7 @@ def _run_layers(op, layer, n_states, input, hx, params, has_biases, num_layers, 
                 finals[j].append(last[j])
         x = cat(outs, dim=2) if D == 2 else outs[0]  # (T, B, D·H)
         if training and dropout > 0 and layer_index < num_layers - 1:
-            x = _dropout_between_layers(x, dropout)
+            x = dropout_fn(x, dropout, training=True)
     output = transpose(x, 0, 1) if batch_first else x
     return output, tuple(stack(f, dim=0) for f in finals)
 

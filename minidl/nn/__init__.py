@@ -28,3 +28,4 @@ from .layers import (
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential
 from .attention import MultiheadAttention, PositionalEncoding, TransformerEncoder, TransformerEncoderLayer
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, RNNCellBase, RNNBase
