@@ -138,6 +138,25 @@ def as_numpy(array):
     return numpy.asarray(array)
 
 
+def sliding_windows(x, kernel_size, stride, dilation, axes):
+    """A read-only strided view of every window of ``x`` (no copy).
+
+    ``axes`` are the spatial axes, ``kernel_size``/``stride``/``dilation`` one int per axis.
+    Each spatial axis of size S becomes the window count O = (S − d·(k−1) − 1) // s + 1 and
+    the window offsets are appended at the end: (N, C, H, W) with axes (2, 3) gives
+    (N, C, OH, OW, KH, KW), where view[n, c, i, j, a, b] = x[n, c, i·sh + a·dh, j·sw + b·dw].
+    """
+    shape, strides = list(x.shape), list(x.strides)
+    for a, k, s, d in zip(axes, kernel_size, stride, dilation):
+        shape[a] = (x.shape[a] - d * (k - 1) - 1) // s + 1
+        strides[a] = x.strides[a] * s
+    shape += list(kernel_size)
+    strides += [x.strides[a] * d for a, d in zip(axes, dilation)]
+    if isinstance(x, numpy.ndarray):
+        return numpy.lib.stride_tricks.as_strided(x, tuple(shape), tuple(strides), writeable=False)
+    return _load_cupy().lib.stride_tricks.as_strided(x, tuple(shape), tuple(strides))
+
+
 def synchronize():
     """Wait for all queued GPU work (nothing to wait for on the CPU)."""
     cp = _load_cupy()
