@@ -52,7 +52,7 @@ from .functional import (  # noqa: E402
 )
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
 from .serialization import load, save  # noqa: E402
-from . import nn  # noqa: E402
+from . import data, nn, optim  # noqa: E402
 from .tensor import (
     Tensor,
     arange,

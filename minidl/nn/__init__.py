@@ -1,6 +1,6 @@
 """minidl.nn: modules with PyTorch's names, parameter names, shapes and initialisation."""
 
-from . import init
+from . import init, utils
 from .layers import (
     ELU,
     GELU,
