@@ -18,7 +18,7 @@ from ..tensor import Tensor
 from ._common import broadcast_shapes
 from .activation import Softplus, log_softmax, softmax
 from .elementwise import abs as _abs
-from .elementwise import clamp
+from .elementwise import clamp, log
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -261,10 +261,14 @@ def cross_entropy_composed(input, target, weight=None, ignore_index=-100, reduct
 
 
 def _safe_divide(total, denom):
-    """total / denom, NaN (with zero gradient) where denom = 0 (every sample ignored)."""
+    """total / denom; where denom = 0 (every sample ignored) NaN with a zero gradient, as PyTorch."""
     xp = get_array_module(denom)
-    inv = xp.where(denom != 0, 1.0 / xp.where(denom != 0, denom, 1), xp.nan)
-    return total * Tensor._make(xp.asarray(inv, dtype=total.dtype), False)
+    zero = denom == 0
+    inv = xp.where(zero, 0.0, 1.0 / xp.where(zero, 1, denom))
+    nan_or_zero = xp.where(zero, xp.nan, 0.0)
+    return total * Tensor._make(xp.asarray(inv, dtype=total.dtype), False) + Tensor._make(
+        xp.asarray(nan_or_zero, dtype=total.dtype), False
+    )
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -318,7 +322,7 @@ def l1_loss(input, target, reduction="mean"):
 
 
 # ---- binary cross-entropy -----------------------------------------------------------------------
-_BCE_EPS = 1e-12
+_BCE_EPS = 9.999999960041972e-13  # 1e-12 rounded to float32, the constant PyTorch divides by
 
 
 def _clamped_log(xp, v):
@@ -331,7 +335,8 @@ class BinaryCrossEntropy(Function):
     """ℓ = −(t · max(log x, −100) + (1 − t) · max(log(1 − x), −100))     (PyTorch's clamp at −100)
     dL/dx = dy · (x − t) / max(x (1 − x), 1e-12)
     dL/dt = dy · (max(log(1 − x), −100) − max(log x, −100))
-    x, t, ℓ, dy: same shape, 0 ≤ x ≤ 1."""
+    x, t, ℓ, dy: same shape, 0 ≤ x ≤ 1. (dL/dt is that of the clamped loss, finite at x = 0 or 1,
+    where PyTorch returns ±inf; elsewhere they agree.)"""
 
     def forward(ctx, x, t):
         xp = ctx.xp
@@ -344,7 +349,16 @@ class BinaryCrossEntropy(Function):
         x, t = ctx.saved_tensors
         need_x, need_t = ctx.needs_input_grad
         dx = dy * (x - t) / clamp(x * (1 - x), min=_BCE_EPS) if need_x else None
-        dt = dy * Tensor._make(ctx.log_diff, False) if need_t else None
+        dt = None
+        if need_t:
+            if is_grad_enabled():
+                # building a graph (double backward): the logs are rebuilt from x. x is first
+                # clamped to 1e-44 (a float32 subnormal, log = −101) so that log 0 never happens
+                log_x = clamp(log(clamp(x, min=1e-44)), min=-100.0)
+                log_1mx = clamp(log(clamp(1 - x, min=1e-44)), min=-100.0)
+                dt = dy * (log_1mx - log_x)
+            else:
+                dt = dy * Tensor._make(ctx.log_diff, False)
         return dx, dt
 
 
