@@ -23,31 +23,65 @@ class LayerNorm(Function):
     Backward, with g = dy·w and means over ``dims``:
         dL/dx = r · (g − mean(g) − x̂ · mean(g·x̂))
         dL/dw = Σ_lead dy·x̂,   dL/db = Σ_lead dy
-    Shapes: x, y, dy (*, *normalized_shape); w, b normalized_shape; μ, r (*, 1, ..., 1)."""
+    Shapes: x, y, dy (*, *normalized_shape); w, b normalized_shape; μ, r (*, 1, ..., 1).
+    Internally the samples are rows of a (R, M) view, and the arrays are updated in place: a
+    layer norm is memory-bound, so fewer passes and fewer fresh arrays is what makes it fast."""
 
     def forward(ctx, x, w, b, dims, eps):
         xp = ctx.xp
-        mu = x.mean(axis=dims, keepdims=True)  # (*, 1, ..., 1)
-        d = x - mu
-        rstd = 1.0 / xp.sqrt((d * d).mean(axis=dims, keepdims=True) + eps)  # (*, 1, ..., 1)
-        xhat = d * rstd
-        ctx.dims, ctx.eps = dims, eps
+        M = 1
+        for d in dims:
+            M *= x.shape[d]
+        x2 = x.reshape(-1, M)  # (R, M): one sample per row
+        ones = xp.ones(M, dtype=x.dtype)
+        xhat = x2 - (xp.einsum("rm,m->r", x2, ones) / M)[:, None]  # x − μ, (R, M)
+        rstd = 1.0 / xp.sqrt(xp.einsum("rm,rm->r", xhat, xhat) / M + eps)  # (R,)
+        xhat *= rstd[:, None]  # x̂
+        ctx.dims, ctx.eps, ctx.M = dims, eps, M
         ctx.xhat, ctx.rstd = xhat, rstd
         ctx.save_for_backward(x, w)
-        y = xhat if w is None else xhat * w
-        return y if b is None else y + b
+        if w is not None:
+            y = xhat * w.reshape(M)
+            if b is not None:
+                y += b.reshape(M)
+        else:
+            y = xhat + b.reshape(M) if b is not None else xhat.copy()
+        return y.reshape(x.shape)
 
     def backward(ctx, dy):
         x, w = ctx.saved_tensors
-        dims = ctx.dims
         if is_grad_enabled():
-            # building a graph (double backward): x̂ and r are rebuilt from x, so that the
-            # gradient below is itself differentiable with respect to x
-            d = x - x.mean(dims, keepdim=True)
-            rstd = ((d * d).mean(dims, keepdim=True) + ctx.eps) ** -0.5
-            xhat = d * rstd
-        else:
-            xhat, rstd = Tensor._make(ctx.xhat, False), Tensor._make(ctx.rstd, False)
+            return ctx._backward_graph(x, w, dy)
+        xp, M = ctx.xp, ctx.M
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        xhat, rstd = ctx.xhat, ctx.rstd  # (R, M), (R,)
+        dy2 = dy.data.reshape(-1, M)  # (R, M)
+        dx = dw = db = buffer = None
+        if need_w:
+            buffer = dy2 * xhat
+            dw = Tensor._make(buffer.sum(axis=0).reshape(w.shape), False)
+        if need_b:
+            db = Tensor._make(dy2.sum(axis=0).reshape(w.shape if w is not None else x.shape[x.ndim - len(ctx.dims):]),
+                              False)
+        if need_x:
+            g = dy2 if w is None else dy2 * w.data.reshape(M)  # (R, M)
+            mean_g = xp.einsum("rm,m->r", g, xp.ones(M, dtype=g.dtype)) / M  # (R,)
+            mean_gx = xp.einsum("rm,rm->r", g, xhat) / M  # (R,)
+            dx = buffer if buffer is not None else xp.empty_like(xhat)
+            xp.multiply(xhat, mean_gx[:, None], out=dx)
+            dx += mean_g[:, None]
+            xp.subtract(g, dx, out=dx)
+            dx *= rstd[:, None]
+            dx = Tensor._make(dx.reshape(x.shape), False)
+        return dx, dw, db, None, None
+
+    def _backward_graph(ctx, x, w, dy):
+        """The same backward with Tensor ops, x̂ and r rebuilt from x: used while building a graph
+        (double backward), so that the gradient is itself differentiable with respect to x."""
+        dims = ctx.dims
+        d = x - x.mean(dims, keepdim=True)
+        rstd = ((d * d).mean(dims, keepdim=True) + ctx.eps) ** -0.5
+        xhat = d * rstd
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         dx = dw = db = None
         if need_x:
