@@ -444,7 +444,7 @@ def _first_max_hits(xp, win, y):
         if nan:
             hit |= xp.isnan(v)
         if claimed is None:
-            claimed = hit
+            claimed = hit.copy() if KH * KW > 1 else hit  # a copy: the hit handed out must not change
         else:
             hit = hit > claimed  # a maximum, and no earlier offset of the window had one
             if k < KH * KW - 1:
