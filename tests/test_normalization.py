@@ -94,9 +94,11 @@ def _fn(spec, running=None, composed=False):
 
         return fn
 
+    op = F.batch_norm_composed if composed else F.batch_norm
+
     def fn(x, w=None, b=None):
         rm, rv = running if running is not None else (None, None)
-        return F.batch_norm(x, rm, rv, w, b, training=spec.training, momentum=spec.momentum, eps=spec.eps)
+        return op(x, rm, rv, w, b, training=spec.training, momentum=spec.momentum, eps=spec.eps)
 
     return fn
 
@@ -148,13 +150,16 @@ def test_normalization(spec, data):
         C = shape[1]
         rm0 = np.linspace(-0.5, 0.5, C)
         rv0 = np.linspace(0.5, 2.0, C)
-        rm, rv = tensor(rm0, dtype="float64"), tensor(rv0, dtype="float64")
-        out = assert_not_mutated(_fn(spec, (rm, rv)), x, w, b)
         y_ref, rm_ref, rv_ref = _batch_ref(spec, a, wa, ba, rm0, rv0)
-        assert_close(out, y_ref, rtol=1e-10, atol=1e-12)
-        assert_close(rm, rm_ref, rtol=1e-12, atol=1e-14, what="running_mean")
-        assert_close(rv, rv_ref, rtol=1e-12, atol=1e-14, what="running_var")
-        checked_fns = [_fn(spec, (rm, rv))]
+        checked_fns = []
+        for composed in (False, True):
+            rm, rv = tensor(rm0, dtype="float64"), tensor(rv0, dtype="float64")
+            fn = _fn(spec, (rm, rv), composed)
+            out = assert_not_mutated(fn, x, w, b)
+            assert_close(out, y_ref, rtol=1e-10, atol=1e-12)
+            assert_close(rm, rm_ref, rtol=1e-12, atol=1e-14, what="running_mean")
+            assert_close(rv, rv_ref, rtol=1e-12, atol=1e-14, what="running_var")
+            checked_fns.append(fn)
     assert out.shape == x.shape and out.dtype == np.float64
 
     grads = []
@@ -165,7 +170,7 @@ def test_normalization(spec, data):
         grads.append(minidl.grad(f(*inputs), list(inputs), g))
         for t, gt in zip(inputs, grads[-1]):
             assert gt.shape == t.shape
-    if len(grads) == 2:  # fused layer norm == composed layer norm, values and gradients
+    if len(grads) == 2:  # fused == composed, values and gradients
         assert_close(checked_fns[0](x, w, b), checked_fns[1](x, w, b), rtol=1e-12, atol=1e-13)
         for gf, gc in zip(*grads):
             assert_close(gf, gc, rtol=1e-9, atol=1e-11, what="gradient")
@@ -188,11 +193,14 @@ def test_fused_layer_norm_double_backward_equals_composed():
 def test_normalization_keeps_dtype(dtype):
     x = minidl.randn(4, 3, 2, dtype=dtype, requires_grad=True)
     w, b = minidl.ones(3, 2, dtype=dtype), minidl.zeros(3, 2, dtype=dtype)
+    rm, rv = minidl.zeros(3, dtype=dtype), minidl.ones(3, dtype=dtype)
     for y in (F.layer_norm(x, (3, 2), w, b), F.layer_norm_composed(x, (3, 2), w, b),
-              F.batch_norm(x, minidl.zeros(3, dtype=dtype), minidl.ones(3, dtype=dtype), training=True)):
+              F.batch_norm(x, rm, rv, training=True), F.batch_norm_composed(x, rm, rv, training=True),
+              F.batch_norm(x, rm, rv, w[:, 0], b[:, 0])):
         assert y.dtype == np.dtype(dtype)
         y.sum().backward()
         assert x.grad.dtype == np.dtype(dtype)
+    assert rm.dtype == np.dtype(dtype) and rv.dtype == np.dtype(dtype)
 
 
 # ---- PyTorch parity -------------------------------------------------------------------------------
@@ -237,30 +245,31 @@ def test_batch_norm_matches_torch(shape, training, affine, momentum, eps):
     rm0, rv0 = rng.standard_normal(C), rng.uniform(0.5, 2, C)
     wa, ba = rng.uniform(0.5, 2, C), rng.standard_normal(C)
     g = rng.standard_normal(shape)
-    x, w, b = (tensor(v, dtype="float64", requires_grad=True) for v in (a, wa, ba))
-    rm, rv = tensor(rm0, dtype="float64"), tensor(rv0, dtype="float64")
-    y = F.batch_norm(x, rm, rv, w if affine else None, b if affine else None, training, momentum, eps)
-    y.backward(tensor(g, dtype="float64"))
     tx, tw, tb = (torch.tensor(v, requires_grad=True) for v in (a, wa, ba))
     trm, trv = torch.tensor(rm0), torch.tensor(rv0)
     ty = torch.nn.functional.batch_norm(tx, trm, trv, tw if affine else None, tb if affine else None, training,
                                         momentum, eps)
     ty.backward(torch.tensor(g))
-    assert_close(y.detach(), ty, rtol=1e-10, atol=1e-12)
-    assert_close(x.grad, tx.grad, rtol=1e-9, atol=1e-11, what="x.grad")
-    assert_close(rm, trm, rtol=1e-12, atol=1e-14, what="running_mean")
-    assert_close(rv, trv, rtol=1e-12, atol=1e-14, what="running_var")
-    if affine:
-        assert_close(w.grad, tw.grad, rtol=1e-9, atol=1e-11, what="weight.grad")
-        assert_close(b.grad, tb.grad, rtol=1e-9, atol=1e-11, what="bias.grad")
+    for op in (F.batch_norm, F.batch_norm_composed):
+        x, w, b = (tensor(v, dtype="float64", requires_grad=True) for v in (a, wa, ba))
+        rm, rv = tensor(rm0, dtype="float64"), tensor(rv0, dtype="float64")
+        y = op(x, rm, rv, w if affine else None, b if affine else None, training, momentum, eps)
+        y.backward(tensor(g, dtype="float64"))
+        assert_close(y.detach(), ty, rtol=1e-10, atol=1e-12)
+        assert_close(x.grad, tx.grad, rtol=1e-9, atol=1e-11, what="x.grad")
+        assert_close(rm, trm, rtol=1e-12, atol=1e-14, what="running_mean")
+        assert_close(rv, trv, rtol=1e-12, atol=1e-14, what="running_var")
+        if affine:
+            assert_close(w.grad, tw.grad, rtol=1e-9, atol=1e-11, what="weight.grad")
+            assert_close(b.grad, tb.grad, rtol=1e-9, atol=1e-11, what="bias.grad")
 
 
 def test_batch_norm_training_without_running_stats_matches_torch():
     torch = pytest.importorskip("torch")
     a = np.random.default_rng(4).standard_normal((5, 2, 3))
-    y = F.batch_norm(tensor(a, dtype="float64"), None, None, training=True)
     ty = torch.nn.functional.batch_norm(torch.tensor(a), None, None, training=True)
-    assert_close(y, ty, rtol=1e-10, atol=1e-12)
+    for op in (F.batch_norm, F.batch_norm_composed):
+        assert_close(op(tensor(a, dtype="float64"), None, None, training=True), ty, rtol=1e-10, atol=1e-12)
 
 
 # ---- errors ----------------------------------------------------------------------------------------

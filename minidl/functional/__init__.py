@@ -63,7 +63,7 @@ from .loss import (
     mse_loss,
     nll_loss,
 )
-from .normalization import batch_norm, layer_norm, layer_norm_composed
+from .normalization import batch_norm, batch_norm_composed, layer_norm, layer_norm_composed
 from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from .shape import (
     broadcast_to,
