@@ -395,3 +395,29 @@ def test_one_hot_errors():
     with pytest.raises(ValueError, match="empty"):
         F.one_hot(minidl.zeros(0, dtype="int64"))
     assert F.one_hot(minidl.zeros(0, dtype="int64"), 3).shape == (0, 3)
+
+
+# ---- devices -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_activation_on_each_device_matches_cpu(spec, device):
+    a = np.random.default_rng(2).uniform(spec.low, spec.high, (3, 4))
+    results = []
+    for dev in ("cpu", device):
+        x = tensor(a, dtype="float64", requires_grad=True, device=dev)
+        y = spec.fn(x)
+        y.backward(tensor(np.cos(a), dtype="float64", device=dev))
+        assert y.device == x.grad.device == x.device
+        results.append((minidl.backend.as_numpy(y.data), minidl.backend.as_numpy(x.grad.data)))
+    for cpu, dev in zip(*results):
+        assert_close(dev, cpu, rtol=1e-12, atol=1e-14)
+
+
+def test_index_ops_on_each_device(device):
+    w = tensor(np.arange(12.0).reshape(4, 3), dtype="float64", requires_grad=True, device=device)
+    idx = tensor([[1, 3], [3, 0]], device=device)
+    y = F.embedding(idx, w, padding_idx=0)
+    y.sum().backward()
+    assert y.device == w.device
+    assert_close(minidl.backend.as_numpy(w.grad.data), [[0, 0, 0], [1, 1, 1], [0, 0, 0], [2, 2, 2]])
+    h = F.one_hot(idx, 5)
+    assert h.device == idx.device and minidl.backend.as_numpy(h.data).sum() == 4

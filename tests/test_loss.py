@@ -368,3 +368,20 @@ def test_binary_cross_entropy_errors():
         F.binary_cross_entropy(minidl.rand(2, 2), minidl.rand(2, 2), weight=minidl.ones(3))
     with pytest.raises(ValueError, match=r"pos_weight of shape \(3,\)"):
         F.binary_cross_entropy_with_logits(minidl.rand(2, 2), minidl.rand(2, 2), pos_weight=minidl.ones(3))
+
+
+# ---- devices ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.input_dims >= 2], ids=lambda s: s.name)
+def test_loss_on_each_device_matches_cpu(spec, device):
+    case = _make_case(spec, np.random.default_rng(5), 3, 4, 2, "mean")
+    results = []
+    for dev in ("cpu", device):
+        extra = {k: tensor(v, dtype="float64", device=dev) for k, v in case.arrays.items()}
+        x = tensor(case.input, dtype="float64", requires_grad=True, device=dev)
+        t = tensor(case.target, device=dev, dtype="float64" if case.target_grad else None)
+        y = getattr(F, spec.op)(x, t, **case.kwargs, **extra)
+        y.backward()
+        assert y.device == x.grad.device == x.device
+        results.append((minidl.backend.as_numpy(y.data), minidl.backend.as_numpy(x.grad.data)))
+    for cpu, dev in zip(*results):
+        assert_close(dev, cpu, rtol=1e-10, atol=1e-12)

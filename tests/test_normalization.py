@@ -299,3 +299,20 @@ def test_batch_norm_errors():
         F.batch_norm(x, None, None, training=False)
     with pytest.raises(ValueError, match=r"\(N, C, \*\)"):
         F.batch_norm(minidl.randn(3), None, None, training=True)
+
+
+# ---- devices ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("training", [True, False])
+def test_normalization_on_each_device_matches_cpu(training, device):
+    rng = np.random.default_rng(6)
+    a, wa, ba = rng.standard_normal((4, 3, 5)), rng.uniform(0.5, 2, 3), rng.standard_normal(3)
+    results = []
+    for dev in ("cpu", device):
+        x, w, b = (tensor(v, dtype="float64", requires_grad=True, device=dev) for v in (a, wa, ba))
+        rm, rv = minidl.zeros(3, dtype="float64", device=dev), minidl.ones(3, dtype="float64", device=dev)
+        y = F.batch_norm(x, rm, rv, w, b, training=training) + F.layer_norm(x, 5) * 2
+        y.sum().backward()
+        assert y.device == x.device and rm.device == x.device
+        results.append([minidl.backend.as_numpy(t.data) for t in (y, x.grad, w.grad, b.grad, rm, rv)])
+    for cpu, dev in zip(*results):
+        assert_close(dev, cpu, rtol=1e-10, atol=1e-12)

@@ -184,6 +184,14 @@ class CrossEntropy(Function):
         return Tensor._make(dx, False), None, None, None, None, None
 
 
+def _spatial_size(x):
+    """S = d1·d2··· for x of shape (N, C, d1, d2, ...) (1 when there are no such dims)."""
+    S = 1
+    for n in x.shape[2:]:
+        S *= n
+    return S
+
+
 def _batched(input, target):
     """(C,) with target () becomes (1, C) with target (1,): one code path for both."""
     if input.ndim == 1:
@@ -228,8 +236,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     C = _check_index_target(input, target, weight, ignore_index, "cross_entropy")
     x, t, unbatched = _batched(input, target)
     N = x.shape[0]
-    x3 = x.reshape(N, C, -1) if x.ndim != 3 else x  # (N, C, S), S = d1·d2···
-    t2 = t.reshape(N, -1)  # (N, S)
+    S = _spatial_size(x)
+    x3 = x.reshape(N, C, S)  # (N, C, S), S = d1·d2···
+    t2 = t.reshape(N, S)  # (N, S)
     w = None if weight is None else weight.data.astype(x.dtype, copy=False)
     loss = CrossEntropy.apply(x3, t2, w, ignore_index, reduction, float(label_smoothing))
     if reduction == "none":
@@ -280,10 +289,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     C = _check_index_target(input, target, weight, ignore_index, "nll_loss")
     x, t, _ = _batched(input, target)
     N = x.shape[0]
-    x3 = x.reshape(N, C, -1)  # (N, C, S)
-    valid, safe = _valid_and_safe(t.reshape(N, -1), ignore_index)  # (N, S)
+    S = _spatial_size(x)
+    x3 = x.reshape(N, C, S)  # (N, C, S)
+    valid, safe = _valid_and_safe(t.reshape(N, S), ignore_index)  # (N, S)
     xp = get_array_module(safe)
-    S = x3.shape[2]
     picked = x3[xp.arange(N)[:, None], safe, xp.arange(S)[None, :]]  # (N, S)
     wy = valid.astype(input.dtype) if weight is None else weight.data.astype(input.dtype)[safe] * valid
     loss = -picked * Tensor._make(wy, False)  # (N, S)
