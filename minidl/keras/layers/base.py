@@ -1,0 +1,628 @@
+"""The Keras ``Layer``: weights in Keras's layouts, built lazily from the first input shape.
+
+A layer is an ``nn.Module`` (so ``parameters()``, ``to(device)``, ``state_dict()`` work) with
+Keras's life cycle:
+
+    layer = Dense(64)              # no weights yet
+    y = layer(x)                   # first call: build(input_shape) creates the weights, then call(x)
+
+``build(input_shape)`` creates weights with ``add_weight`` (trainable ones are Parameters,
+non-trainable ones such as BatchNormalization's moving statistics are buffers);
+``compute_output_shape`` gives the output shape from an input shape (with ``None`` for the
+batch and for unknown sizes) so that models can be built and summarised without data.
+
+Called on a symbolic ``KerasTensor`` (from ``keras.Input``) a layer records the call instead of
+computing it; ``keras.Model(inputs, outputs)`` replays the recorded graph (the functional API).
+
+Layers run in inference mode unless told otherwise: ``fit`` switches the model to training
+mode (dropout active, batch statistics), ``evaluate``/``predict`` and direct calls do not;
+``layer(x, training=True)`` overrides it per call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+
+import numpy
+
+from ... import backend
+from ...nn.module import Module, Parameter
+from ...tensor import Tensor
+from .. import initializers, regularizers
+
+_NAME_COUNTS: dict = {}
+LAYER_CLASSES: dict = {}
+
+
+def to_snake_case(name):
+    """'MaxPooling2D' -> 'max_pooling2d', 'SimpleRNN' -> 'simple_rnn' (Keras's rule)."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+def unique_name(base):
+    """'dense', then 'dense_1', 'dense_2', ... (one counter per name, as Keras)."""
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def clear_session():
+    """Reset the automatic layer names (the next Dense is 'dense' again)."""
+    _NAME_COUNTS.clear()
+
+
+def shape_str(shape):
+    """(None, 26, 26, 32) as Keras prints it; a list of shapes for several outputs."""
+    if isinstance(shape, list):
+        return "[" + ", ".join(shape_str(s) for s in shape) + "]"
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def is_shape(obj):
+    """True for one shape tuple such as (None, 28, 28, 1)."""
+    return isinstance(obj, (tuple, list)) and all(d is None or isinstance(d, (int, numpy.integer)) for d in obj)
+
+
+def normalize_shape(shape):
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+class InputSpec:
+    """What a built layer accepts: ``ndim`` (exact) or ``min_ndim``, and fixed sizes of some axes
+    (``axes={-1: 1600}``). Checked on every call, with an error naming the layer."""
+
+    def __init__(self, ndim=None, min_ndim=None, axes=None):
+        self.ndim, self.min_ndim, self.axes = ndim, min_ndim, dict(axes or {})
+
+    def check(self, layer_name, shape, index=0):
+        where = f'Input {index} of layer "{layer_name}" is incompatible with the layer'
+        if self.ndim is not None and len(shape) != self.ndim:
+            raise ValueError(
+                f"{where}: expected ndim={self.ndim}, found ndim={len(shape)}. Full shape received: {shape_str(shape)}"
+            )
+        if self.min_ndim is not None and len(shape) < self.min_ndim:
+            raise ValueError(
+                f"{where}: expected min_ndim={self.min_ndim}, found ndim={len(shape)}. "
+                f"Full shape received: {shape_str(shape)}"
+            )
+        for axis, size in self.axes.items():
+            if size is None or not -len(shape) <= axis < len(shape):
+                continue
+            if shape[axis] is not None and shape[axis] != size:
+                raise ValueError(
+                    f"{where}: expected axis {axis} of input shape to have value {size}, "
+                    f"but received input with shape {shape_str(shape)}"
+                )
+
+
+# ---- symbolic tensors (functional API) --------------------------------------------------------
+class KerasTensor:
+    """A placeholder with a shape (None for the batch) that records which layer produced it.
+
+    ``keras.Input(shape=(28, 28, 1))`` makes one; calling a layer on it returns another;
+    ``keras.Model(inputs, outputs)`` turns the recorded calls into a model."""
+
+    def __init__(self, shape, dtype="float32", node=None, index=0, name=None):
+        self.shape = normalize_shape(shape)
+        self.dtype = dtype
+        self.node, self.index, self.name = node, index, name
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={shape_str(self.shape)}, dtype={self.dtype}, name={self.name}>"
+
+
+class Node:
+    """One call of a layer on symbolic inputs: ``outputs = layer(*args, **kwargs)``."""
+
+    def __init__(self, layer, args, kwargs, outputs):
+        self.layer, self.args, self.kwargs, self.outputs = layer, args, kwargs, outputs
+
+    @property
+    def input_tensors(self):
+        return [t for t in _flatten((self.args, self.kwargs)) if isinstance(t, KerasTensor)]
+
+
+def _flatten(structure):
+    if isinstance(structure, (list, tuple)):
+        for s in structure:
+            yield from _flatten(s)
+    elif isinstance(structure, dict):
+        for s in structure.values():
+            yield from _flatten(s)
+    else:
+        yield structure
+
+
+def map_structure(fn, structure):
+    """Apply ``fn`` to every leaf of nested lists, tuples and dicts."""
+    if isinstance(structure, list):
+        return [map_structure(fn, s) for s in structure]
+    if isinstance(structure, tuple):
+        return tuple(map_structure(fn, s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: map_structure(fn, v) for k, v in structure.items()}
+    return fn(structure)
+
+
+def _has_symbolic(structure):
+    return any(isinstance(t, KerasTensor) for t in _flatten(structure))
+
+
+def as_input_tensor(x, device=None, dtype="float32"):
+    """A NumPy array, list or number as a Tensor on ``device``: floating values in ``dtype``
+    (Keras casts floating inputs to the layer's dtype), integers as int64, bools as they are.
+    A floating Tensor of another dtype is cast (differentiably); other Tensors pass unchanged."""
+    if isinstance(x, Tensor):
+        if x.dtype.kind == "f" and x.dtype != numpy.dtype(dtype):
+            return x.to(dtype=dtype)
+        return x
+    array = x if hasattr(x, "dtype") and hasattr(x, "shape") else numpy.asarray(x)
+    kind = array.dtype.kind
+    if kind == "f":
+        array = array.astype(dtype, copy=False)
+    elif kind in "iu":
+        array = array.astype(numpy.int64, copy=False)
+    elif kind != "b":
+        raise TypeError(f"cannot use an array of dtype {array.dtype} as a layer input")
+    if device is not None:
+        array = backend.to_device(array, device)
+    return Tensor._make(array, False)
+
+
+def _accepts(fn, name):
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+class Layer(Module):
+    """Base class of every Keras layer (see the module docstring for the life cycle).
+
+    Subclasses define ``build(input_shape)`` (create weights with ``add_weight``), ``call(inputs,
+    training=None, mask=None)``, ``compute_output_shape(input_shape)`` and ``get_config()``.
+    Common arguments: ``name``, ``trainable``, ``dtype`` and, for the first layer of a model,
+    ``input_shape`` (without the batch) or ``batch_input_shape``.
+    """
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, batch_input_shape=None,
+                 input_dim=None, batch_size=None, **kwargs):
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}"
+            )
+        super().__init__()
+        object.__setattr__(self, "training", False)
+        if name is not None and (not isinstance(name, str) or not name or "." in name or "/" in name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '.' or '/', got {name!r}")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.built = False
+        self._dtype = numpy.dtype(dtype or "float32").name
+        self._own_weights = []  # (attribute name, trainable) in creation order
+        self._regularized = []  # (weight, regularizer)
+        self._device = None
+        self._build_input_shape = None
+        self._output_shape = None
+        self.input_spec = None
+        self.supports_masking = False
+        self._inbound_nodes = []
+        if batch_input_shape is not None:
+            self._batch_input_shape = normalize_shape(batch_input_shape)
+        elif input_shape is not None:
+            self._batch_input_shape = (batch_size,) + normalize_shape(input_shape)
+        elif input_dim is not None:
+            self._batch_input_shape = (batch_size, int(input_dim))
+        else:
+            self._batch_input_shape = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYER_CLASSES.setdefault(cls.__name__, cls)
+
+    # ---- weights -------------------------------------------------------------------------
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None, regularizer=None):
+        """Create a weight of ``shape`` filled by ``initializer`` and register it under ``name``:
+        a Parameter when ``trainable``, a buffer otherwise."""
+        init = initializers.get(initializer)
+        t = init(tuple(int(d) for d in shape), dtype or self._dtype, self._device)
+        if trainable:
+            w = Parameter(t, requires_grad=True)
+            if not self._trainable:
+                w.requires_grad = False
+            self.register_parameter(name, w)
+        else:
+            w = t
+            self.register_buffer(name, w)
+        self._own_weights.append((name, bool(trainable)))
+        reg = regularizers.get(regularizer)
+        if reg is not None:
+            self._regularized.append((name, reg))
+        return w
+
+    def _own(self, trainable):
+        store = self._parameters if trainable else self._buffers
+        return [store[n] for n, tr in self._own_weights if tr == trainable and store.get(n) is not None]
+
+    def _sublayers(self):
+        return [m for m in self._modules.values() if isinstance(m, Layer)]
+
+    @property
+    def layers(self):
+        return self._sublayers()
+
+    @property
+    def weights(self):
+        """All weights: this layer's trainable ones, its non-trainable ones, then each sub-layer's
+        (Keras's order, the order of ``get_weights``)."""
+        return [w for _, w in self._named_weights()]
+
+    def _named_weights(self, prefix=None):
+        prefix = self.name if prefix is None else prefix
+        out, seen = [], set()
+        for trainable in (True, False):
+            for (n, tr) in self._own_weights:
+                store = self._parameters if tr else self._buffers
+                if tr == trainable and store.get(n) is not None and id(store[n]) not in seen:
+                    seen.add(id(store[n]))
+                    out.append((f"{prefix}/{n}" if prefix else n, store[n]))
+        for sub in self._sublayers():
+            for path, w in sub._named_weights(f"{prefix}/{sub.name}" if prefix else sub.name):
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append((path, w))
+        return out
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        out = self._own(True)
+        for sub in self._sublayers():
+            out += sub.trainable_weights
+        return out
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        out = self._own(False)
+        for sub in self._sublayers():
+            out += sub.non_trainable_weights
+        return out
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        for m in self.modules():
+            if isinstance(m, Layer):
+                object.__setattr__(m, "_trainable", bool(value))
+            for p in m._parameters.values():
+                if p is not None:
+                    p.requires_grad = bool(value)
+
+    def get_weights(self):
+        """The weights as NumPy arrays (copies), in Keras's layouts and order."""
+        return [backend.as_numpy(w.data).copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Set every weight from a list of arrays of the same shapes (e.g. ``get_weights()`` of
+        a twin layer or a Keras layer's weights)."""
+        named = self._named_weights()
+        weights = list(weights)
+        if len(weights) != len(named):
+            raise ValueError(
+                f'Layer "{self.name}" expects {len(named)} weight(s) '
+                f"({', '.join(p for p, _ in named) or 'none'}), but set_weights received {len(weights)}"
+            )
+        for (path, w), value in zip(named, weights):
+            array = value.data if isinstance(value, Tensor) else value
+            shape = tuple(getattr(array, "shape", numpy.shape(array)))
+            if shape != tuple(w.shape):
+                raise ValueError(
+                    f'Layer "{self.name}": weight {path} has shape {tuple(w.shape)}, but the value given has '
+                    f"shape {shape}"
+                )
+        for (_, w), value in zip(named, weights):
+            array = value.data if isinstance(value, Tensor) else numpy.asarray(backend.as_numpy(value))
+            w.data[...] = backend.to_device(numpy.asarray(backend.as_numpy(array)).astype(w.dtype), w.device)
+            w._version[0] += 1
+
+    def count_params(self):
+        """The number of scalars in all weights (trainable and not)."""
+        if not self.built:
+            raise ValueError(
+                f'Layer "{self.name}" has not been built yet: call it on data or give it an input shape first'
+            )
+        return sum(math.prod(w.shape) for w in self.weights)
+
+    def regularization_losses(self):
+        """The penalty terms of the weights that have a regularizer (a list of scalar Tensors)."""
+        out = []
+        for m in self.modules():
+            if isinstance(m, Layer):
+                for name, reg in m._regularized:
+                    w = m._parameters.get(name)
+                    if w is not None and w.requires_grad:
+                        out.append(reg(w))
+        return out
+
+    # ---- building ------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (batch dim included, may be None)."""
+
+    def _build_from(self, input_shape):
+        if self.built:
+            return
+        self.build(input_shape)
+        self.built = True
+        if self._build_input_shape is None:
+            self._build_input_shape = input_shape
+
+    def _track(self, sublayer):
+        """Register a sub-layer created inside this one, on this layer's device."""
+        sublayer._set_device(self._device)
+        self.add_module(sublayer.name, sublayer)
+        return sublayer
+
+    def _set_device(self, device):
+        for m in self.modules():
+            if isinstance(m, Layer):
+                object.__setattr__(m, "_device", device)
+
+    def to(self, *args, **kwargs):
+        device = kwargs.get("device")
+        for a in args:
+            if isinstance(a, (str, backend.Device)):
+                device = a
+        if device is not None:
+            self._set_device(backend.Device(device))
+        return super().to(*args, **kwargs)
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for an input shape; by default found by running the layer on zeros
+        (with 1 for the batch and for unknown sizes)."""
+        return self._infer_output_shape(input_shape)
+
+    def _infer_output_shape(self, input_shape):
+        from ...autograd import no_grad
+
+        def zeros(shape):
+            if is_shape(shape):
+                concrete = tuple(1 if d is None else d for d in shape)
+                xp = backend.array_module_for(self._device or backend.CPU)
+                return Tensor._make(xp.zeros(concrete, self._dtype))
+            return [zeros(s) for s in shape]
+
+        with no_grad():
+            out = self.call(zeros(input_shape), **self._call_kwargs(False, None))
+        out = list(out) if isinstance(out, tuple) else out
+        return map_structure(lambda t: (None,) + tuple(t.shape[1:]), out)
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output (for masking layers such as Embedding(mask_zero=True)); layers
+        that support masking pass it on, the others drop it."""
+        return mask if self.supports_masking else None
+
+    # ---- calling -------------------------------------------------------------------------
+    def call(self, inputs, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define call()")
+
+    def forward(self, *args, **kwargs):
+        return self(*args, **kwargs)
+
+    def _call_kwargs(self, training, mask):
+        cls = type(self)
+        cache = cls.__dict__.get("_accepts_cache")
+        if cache is None:
+            cache = (_accepts(cls.call, "training"), _accepts(cls.call, "mask"))
+            cls._accepts_cache = cache
+        kw = {}
+        if cache[0]:
+            kw["training"] = training
+        if cache[1] and mask is not None:
+            kw["mask"] = mask
+        return kw
+
+    def _prepare(self, inputs, training):
+        """Inputs as Tensors on this layer's device, the resolved training flag, and the layer
+        built (from the shape with the batch as None) and checked against its input spec."""
+        inputs = map_structure(lambda t: as_input_tensor(t, self._device, self._dtype), inputs)
+        training = self.training if training is None else bool(training)
+        if not self.built:
+            self._build_from(self._shape_of(inputs))
+        self._check_input(self._real_shape_of(inputs))
+        return inputs, training
+
+    def __call__(self, *args, **kwargs):
+        if not args and "inputs" in kwargs:
+            args = (kwargs.pop("inputs"),)
+        if not args:
+            raise TypeError(f'Layer "{self.name}" was called without inputs')
+        if _has_symbolic((args, kwargs)):
+            return self._symbolic_call(args, kwargs)
+        training, mask = kwargs.pop("training", None), kwargs.pop("mask", None)
+        inputs, training = self._prepare(args[0], training)
+        out = self.call(inputs, *args[1:], **kwargs, **self._call_kwargs(training, mask))
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, (inputs,), out)
+            if result is not None:
+                out = result
+        return out
+
+    def _call_logits(self, inputs, training=None, mask=None):
+        """(output, logits, kind): like ``__call__``, and when the layer ends in a softmax or a
+        sigmoid also the values before it, so that a loss can use them (see ``logits``)."""
+        prepared, resolved = self._prepare(inputs, training)
+        got = self.logits(prepared, training=resolved, mask=mask)
+        if got is None:
+            return self(prepared, training=resolved, mask=mask), None, None
+        z, kind = got
+        from ... import functional as F
+
+        out = F.softmax(z, -1) if kind == "softmax" else F.sigmoid(z)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, (prepared,), out)
+            if result is not None:
+                out = result
+        return out, z, kind
+
+    def logits(self, inputs, training=None, mask=None):
+        """(z, 'softmax' | 'sigmoid') when the output is softmax(z) over the last axis or σ(z);
+        None otherwise. Losses on probabilities use z instead (log-softmax, log-sigmoid), which
+        is exact and stable, as Keras does with the logits behind its softmax outputs."""
+        return None
+
+    @staticmethod
+    def _real_shape_of(inputs):
+        if isinstance(inputs, (list, tuple)):
+            return [Layer._real_shape_of(t) for t in inputs]
+        return tuple(inputs.shape)
+
+    @staticmethod
+    def _shape_of(inputs):
+        if isinstance(inputs, (list, tuple)):
+            return [Layer._shape_of(t) for t in inputs]
+        return (None,) + tuple(inputs.shape[1:]) if inputs.ndim else ()
+
+    def _check_input(self, shape):
+        specs = self.input_spec
+        if specs is None:
+            return
+        if isinstance(specs, InputSpec):
+            if is_shape(shape):
+                specs.check(self.name, shape)
+            elif shape:
+                specs.check(self.name, shape[0])
+            return
+        for i, (spec, s) in enumerate(zip(specs, shape)):
+            if spec is not None:
+                spec.check(self.name, s, i)
+
+    def _symbolic_call(self, args, kwargs):
+        kwargs = dict(kwargs)
+        kwargs.pop("training", None)
+        inputs = args[0]
+        shape = map_structure(lambda t: t.shape if isinstance(t, KerasTensor) else t, inputs)
+        if not self.built:
+            self._build_from(shape)
+        self._check_input(shape)
+        out_shape = self._symbolic_compute_output_shape(shape, args, kwargs)
+        node = Node(self, args, kwargs, None)
+        if is_shape(out_shape):
+            outputs = KerasTensor(out_shape, self._dtype, node, 0, name=self.name)
+        else:
+            outputs = [KerasTensor(s, self._dtype, node, i, name=f"{self.name}_{i}") for i, s in enumerate(out_shape)]
+        node.outputs = outputs
+        self._inbound_nodes.append(node)
+        self._output_shape = out_shape
+        return outputs
+
+    def _symbolic_compute_output_shape(self, shape, args, kwargs):
+        """The output shape(s) of a symbolic call: ``compute_output_shape`` of the first input's
+        shape when the layer defines it, else a dry run on zeros."""
+        if type(self).compute_output_shape is not Layer.compute_output_shape:
+            return self.compute_output_shape(shape)
+        return self._symbolic_output_shapes(args, kwargs)
+
+    def _symbolic_output_shapes(self, args, kwargs):
+        from ...autograd import no_grad
+
+        def zeros(t):
+            if isinstance(t, KerasTensor):
+                concrete = tuple(1 if d is None else d for d in t.shape)
+                dtype = "int64" if t.dtype.startswith(("int", "uint")) else self._dtype
+                return Tensor._make(backend.array_module_for(self._device or backend.CPU).zeros(concrete, dtype))
+            return t
+
+        with no_grad():
+            out = self.call(*map_structure(zeros, args), **map_structure(zeros, kwargs))
+        return map_structure(lambda t: (None,) + tuple(t.shape[1:]), list(out) if isinstance(out, tuple) else out)
+
+    # ---- configuration -------------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments as a JSON-able dict (the layer is rebuilt from it)."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self._dtype}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @property
+    def input_shape(self):
+        if self._build_input_shape is None:
+            raise AttributeError(f'Layer "{self.name}" has not been built: it has no defined input shape')
+        return self._build_input_shape
+
+    @property
+    def output_shape(self):
+        if self._output_shape is None:
+            if self._build_input_shape is None:
+                raise AttributeError(f'Layer "{self.name}" has not been built: it has no defined output shape')
+            self._output_shape = self.compute_output_shape(self._build_input_shape)
+        return self._output_shape
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+class InputLayer(Layer):
+    """The input of a model: ``InputLayer(shape=(28, 28, 1))``; ``keras.Input`` makes one and
+    returns its symbolic output."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, input_shape=None,
+                 batch_input_shape=None, **kwargs):
+        shape = shape if shape is not None else input_shape
+        if batch_shape is None:
+            batch_shape = batch_input_shape
+        if batch_shape is None:
+            if shape is None:
+                raise ValueError("InputLayer: give the shape of one sample, e.g. InputLayer(shape=(28, 28, 1))")
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+            batch_shape = (batch_size,) + shape
+        super().__init__(name=name or unique_name("input_layer"), dtype=None, batch_input_shape=batch_shape, **kwargs)
+        self.input_dtype = numpy.dtype(dtype or "float32").name
+        self.built = True
+        self._build_input_shape = self._batch_input_shape
+        node = Node(self, (), {}, None)
+        node.outputs = KerasTensor(self._batch_input_shape, self.input_dtype, node, 0, name=self.name)
+        self._inbound_nodes.append(node)
+        self.output = node.outputs
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {"batch_shape": list(self._batch_input_shape), "dtype": self.input_dtype, "name": self.name}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, tensor=None):  # noqa: N802 - Keras name
+    """A symbolic input of ``shape`` (one sample, without the batch): the start of a functional
+    model, or the first entry of a ``Sequential`` list."""
+    if tensor is not None:
+        raise NotImplementedError("Input(tensor=...) is not supported")
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+    return layer.output
