@@ -153,6 +153,7 @@ def erf(x):
 def gelu(x, approximate="none"):
     """GELU(x) = x · Φ(x) = ½ x (1 + erf(x/√2))                      (approximate='none')
     GELU(x) ≈ ½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))               (approximate='tanh')
+    dL/dx = dy · (Φ(x) + x φ(x)),  φ(x) = e^{−x²/2}/√(2π)            (exact form)
     Composed from erf (or tanh), so the gradient and its derivatives follow."""
     _check_float(x, "gelu")
     if approximate == "none":

@@ -210,7 +210,7 @@ def _probability_cross_entropy(input, target, weight, reduction, label_smoothing
     if label_smoothing:
         target = target * (1.0 - label_smoothing) + label_smoothing / C
     if weight is not None:
-        logp = logp * weight.detach().reshape((C,) + (1,) * (input.ndim - 1 - class_dim))
+        logp = logp * weight.detach().to(input.dtype).reshape((C,) + (1,) * (input.ndim - 1 - class_dim))
     loss = -(target * logp).sum(class_dim)
     if reduction == "mean":
         return loss.sum() / (input.numel() // C) if input.numel() else loss.sum() * float("nan")
@@ -259,7 +259,7 @@ def cross_entropy_composed(input, target, weight=None, ignore_index=-100, reduct
         return nll
     valid, safe = _valid_and_safe(target, ignore_index)
     if weight is not None:
-        logp = logp * weight.detach().reshape((C,) + (1,) * (input.ndim - 1 - class_dim))
+        logp = logp * weight.detach().to(input.dtype).reshape((C,) + (1,) * (input.ndim - 1 - class_dim))
     smooth = -logp.sum(class_dim) * Tensor._make(valid.astype(input.dtype), False)  # target's shape
     if reduction == "mean":
         wy = valid.astype(input.dtype) if weight is None else weight.data[safe] * valid
