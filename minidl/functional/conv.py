@@ -231,34 +231,45 @@ class Conv2d(Function):
     def backward(ctx, dy):
         x, w, cols = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        db = dy.sum((0, 2, 3)) if need_b else None
         if is_grad_enabled():
             dx, dw = _conv2d_backward_graph(dy, x, w, *ctx.conf, need_x, need_w)
-            return dx, dw, db, None, None, None, None
-        stride, pads, dilation, g = ctx.conf
-        xp = ctx.xp
-        N, C, H, W = x.shape
+            return dx, dw, (dy.sum((0, 2, 3)) if need_b else None), None, None, None, None
+        stride, pads, g = ctx.conf[0], ctx.conf[1], ctx.conf[3]
         OC, Cg, KH, KW = w.shape
-        OH, OW = dy.shape[2:]
+        N, _, OH, OW = dy.shape
         dmat = dy.data.transpose(0, 2, 3, 1).reshape(N * OH * OW, g, OC // g).transpose(1, 0, 2)  # (g, N*L, OC/g)
-        dx = dw = None
+        dx = dw = db = None
+        if need_b:
+            db = Tensor._make(dmat.sum(axis=1).reshape(OC), False)  # Σ over N*L rows, (g, OC/g) -> (OC,)
         if need_w:
             dw = cols.data.transpose(0, 2, 1) @ dmat  # (g, KH*KW*C/g, N*L) @ (g, N*L, OC/g) -> (g, KH*KW*C/g, OC/g)
             dw = dw.reshape(g, KH, KW, Cg, OC // g).transpose(0, 4, 3, 1, 2).reshape(OC, Cg, KH, KW)
             dw = Tensor._make(dw, False)
         if need_x:
-            dcols = dmat @ _weight_matrix(w.data, g).transpose(0, 2, 1)  # (g, N*L, OC/g) @ (g, OC/g, KH*KW*C/g)
-            dcols = dcols.reshape(g, N, OH, OW, KH, KW, Cg)
-            (sh, sw), ((pt, pb), (pl, pr)), (dh, dw_) = stride, pads, dilation
-            dxt = xp.zeros((N, H + pt + pb, W + pl + pr, g, Cg), dtype=dcols.dtype)  # channels-last, padded
-            for i in range(KH):
-                for j in range(KW):
-                    rows = slice(i * dh, i * dh + sh * (OH - 1) + 1, sh)
-                    columns = slice(j * dw_, j * dw_ + sw * (OW - 1) + 1, sw)
-                    dxt[:, rows, columns] += dcols[:, :, :, :, i, j].transpose(1, 2, 3, 0, 4)  # (N, OH, OW, g, C/g)
-            dx = dxt[:, pt : pt + H, pl : pl + W].reshape(N, H, W, C).transpose(0, 3, 1, 2)  # (N, C, H, W)
-            dx = Tensor._make(dx, False)
+            dx = Tensor._make(_conv2d_input_grad(ctx.xp, dmat, w.data, x.shape, stride, pads, ctx.conf[2]), False)
         return dx, dw, db, None, None, None, None
+
+
+def _conv2d_input_grad(xp, dmat, w, shape, stride, pads, dilation):
+    """dL/dX = col2im(dY @ Wmatᵀ) on arrays, channels-last: the columns are made one kernel
+    offset at a time, so each offset's block is contiguous and is added with one slice-add."""
+    N, C, H, W = shape
+    g = dmat.shape[0]
+    OC, Cg, KH, KW = w.shape
+    (sh, sw), ((pt, pb), (pl, pr)), (dh, dw) = stride, pads, dilation
+    OH = (H + pt + pb - dh * (KH - 1) - 1) // sh + 1
+    OW = (W + pl + pr - dw * (KW - 1) - 1) // sw + 1
+    wk = xp.ascontiguousarray(w.reshape(g, OC // g, Cg, KH * KW).transpose(0, 3, 1, 2))  # (g, KH*KW, OC/g, C/g)
+    # (g, 1, N*L, OC/g) @ (g, KH*KW, OC/g, C/g) -> (g, KH*KW, N*L, C/g)
+    dcols = dmat.reshape(g, 1, N * OH * OW, OC // g) @ wk
+    dxt = xp.zeros((N, H + pt + pb, W + pl + pr, g, Cg), dtype=dcols.dtype)  # channels-last, padded
+    for k in range(KH * KW):
+        i, j = divmod(k, KW)
+        rows = slice(i * dh, i * dh + sh * (OH - 1) + 1, sh)
+        columns = slice(j * dw, j * dw + sw * (OW - 1) + 1, sw)
+        block = dcols[:, k].reshape(g, N, OH, OW, Cg)  # (g, N, OH, OW, C/g)
+        dxt[:, rows, columns] += block[0, :, :, :, None] if g == 1 else block.transpose(1, 2, 3, 0, 4)
+    return dxt[:, pt : pt + H, pl : pl + W].reshape(N, H, W, C).transpose(0, 3, 1, 2)  # (N, C, H, W)
 
 
 def _conv2d_backward_graph(dy, x, w, stride, pads, dilation, g, need_x, need_w):
