@@ -197,7 +197,7 @@ def conv1d_cases(draw):
 
 
 @st.composite
-def pool_configs(draw, dims=2, dilation=True, pad_limit="effective"):
+def pool_configs(draw, dims=2, dilation=True):
     """N, C, size, kernel, stride, padding, dilation, ceil_mode for pooling. Inputs are at least as
     large as the dilated kernel, so that every window holds a cell of the input."""
     cfg = {"N": draw(st.integers(1, 2)), "C": draw(st.integers(1, 3)), "ceil_mode": draw(st.booleans())}
@@ -207,7 +207,7 @@ def pool_configs(draw, dims=2, dilation=True, pad_limit="effective"):
         k = draw(st.integers(1, 3))
         d = draw(st.integers(1, 2)) if dilation else 1
         span = d * (k - 1) + 1
-        p = draw(st.integers(0, span // 2 if pad_limit == "effective" else k // 2))
+        p = draw(st.integers(0, k // 2))
         cfg["kernel"] += (k,)
         cfg["dilation"] += (d,)
         cfg["padding"] += (p,)
@@ -233,7 +233,7 @@ def max_pool2d_cases(draw):
 
 @st.composite
 def avg_pool2d_cases(draw):
-    c = draw(pool_configs(dilation=False, pad_limit="kernel"))
+    c = draw(pool_configs(dilation=False))
     x = draw(tensors(shape=(c["N"], c["C"]) + c["size"]))
     k, s, p, ceil = c["kernel"], c["stride"], c["padding"], c["ceil_mode"]
     include = draw(st.booleans())
@@ -263,7 +263,6 @@ def pool1d_cases(draw):
         expected, _ = ref_max_pool2d(x.data[:, :, None], (1, k), (1, s), (0, p), (1, d), ceil)
         return Case(lambda x: F.max_pool1d(x, k, s, p, d, ceil), (x,), expected[:, :, 0],
                     torch_fn=lambda tf, x: tf.max_pool1d(x, k, s, p, d, ceil))  # fmt: skip
-    p = min(p, k // 2)
     expected = ref_avg_pool2d(x.data[:, :, None], (1, k), (1, s), (0, p), ceil, True)
     return Case(lambda x: F.avg_pool1d(x, k, s, p, ceil), (x,), expected[:, :, 0],
                 torch_fn=lambda tf, x: tf.avg_pool1d(x, k, s, p, ceil))  # fmt: skip

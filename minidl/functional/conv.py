@@ -405,7 +405,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 # ---- pooling -----------------------------------------------------------------------------
-def _pool_args(op, input, kernel_size, stride, padding, dilation, ceil_mode, nd=2, pad_limit="effective"):
+def _pool_args(op, input, kernel_size, stride, padding, dilation, ceil_mode, nd=2):
     """Check pooling arguments; returns (kernel, stride, pads, dilation, out_size) with the
     padding widened on the right/bottom so that ceil_mode's last window fits."""
     if input.ndim not in (nd + 1, nd + 2):
@@ -421,12 +421,8 @@ def _pool_args(op, input, kernel_size, stride, padding, dilation, ceil_mode, nd=
     pads, out = [], []
     for n, k, s, p, d in zip(size, kernel, stride, padding, dilation):
         span = d * (k - 1) + 1
-        limit = span // 2 if pad_limit == "effective" else k // 2
-        if p > limit:
-            raise ValueError(
-                f"{op}: padding {padding} should be at most half of the {'effective ' if d > 1 else ''}kernel size "
-                f"(kernel_size={kernel}, dilation={dilation})"
-            )
+        if p > k // 2:  # PyTorch's limit, whatever the dilation
+            raise ValueError(f"{op}: padding {padding} should be at most half of kernel_size {kernel}")
         o = (n + 2 * p - span + ((s - 1) if ceil_mode else 0)) // s + 1
         if ceil_mode and (o - 1) * s >= n + p:  # the last window must start inside the input or left padding
             o -= 1
@@ -594,7 +590,7 @@ def avg_pool2d(
     past the padding never count the cells beyond it.
     input: (N, C, H, W) or (C, H, W)  ->  (N, C, OH, OW) or (C, OH, OW)."""
     kernel, stride, pads, _, (OH, OW) = _pool_args(
-        "avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode, pad_limit="kernel"
+        "avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode
     )
     x = input.unsqueeze(0) if input.ndim == 3 else input
     N, C, H, W = x.shape
