@@ -43,6 +43,12 @@ class _GradMode:
     """Context manager and decorator that sets grad mode for its body."""
 
     mode = True
+    bare_decorator = False  # ``@no_grad`` as well as ``@no_grad()``, as in PyTorch
+
+    def __new__(cls, *args, **kwargs):
+        if cls.bare_decorator and len(args) == 1 and not kwargs and callable(args[0]):
+            return cls()(args[0])
+        return super().__new__(cls)
 
     def __enter__(self):
         self._previous = _set_grad_enabled(self.mode)
@@ -65,12 +71,14 @@ class no_grad(_GradMode):
     """Run a block (or a decorated function) without recording the graph: ``with no_grad(): ...``."""
 
     mode = False
+    bare_decorator = True
 
 
 class enable_grad(_GradMode):
     """Record the graph inside a block even where an outer ``no_grad`` turned it off."""
 
     mode = True
+    bare_decorator = True
 
 
 class set_grad_enabled(_GradMode):

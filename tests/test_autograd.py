@@ -156,6 +156,23 @@ def test_no_grad_context_and_decorator():
     assert minidl.is_grad_enabled()
 
 
+def test_no_grad_and_enable_grad_as_bare_decorators():
+    x = leaf([1.0])
+
+    @minidl.no_grad
+    def f(t):
+        return t * 2
+
+    @minidl.enable_grad
+    def g(t):
+        return t * 2
+
+    assert f.__name__ == "f" and not f(x).requires_grad
+    with minidl.no_grad():
+        assert g(x).requires_grad
+    assert minidl.is_grad_enabled()
+
+
 def test_enable_grad_inside_no_grad():
     x = leaf([1.0])
     with minidl.no_grad():
