@@ -256,7 +256,6 @@ class LSTMSequence(Function):
         T, B, I = x.shape
         H = h0.shape[-1]
         ctx.reverse = reverse
-        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
         scale = xp.ones((4 * H, 1), dtype=x.dtype)
         scale[: 3 * H] = 0.5  # σ(a) = ½ tanh(a/2) + ½ on the o, i, f rows
         wi = xp.roll(w_ih, H, axis=0) * scale  # (4H, I), rows [o, i, f, g]
@@ -266,7 +265,10 @@ class LSTMSequence(Function):
         b = _sum_biases(b_ih, b_hh)
         if b is not None:
             A += xp.roll(b, H) * scale[:, 0]
-        Hs = xp.empty((T + 1, B, H), dtype=x.dtype)  # h_{-1} = h0, h_0 … h_{T−1} (processing order)
+        # HC = [h0, h_1 … h_T, c_T] (processing order), so that without ``reverse`` the output
+        # [h_1 … h_T, c_T] is a view of it and not a copy
+        HC = xp.empty((T + 2, B, H), dtype=x.dtype)
+        Hs = HC[: T + 1]
         Cs = xp.empty((T + 1, B, H), dtype=x.dtype)
         TC = xp.empty((T, B, H), dtype=x.dtype)  # tanh(c_t)
         Hs[0], Cs[0] = h0, c0
@@ -286,10 +288,16 @@ class LSTMSequence(Function):
             Cs[t + 1] += ig
             xp.tanh(Cs[t + 1], out=TC[t])
             xp.multiply(o, TC[t], out=Hs[t + 1])
+        HC[T + 1] = Cs[T]
         ctx.A, ctx.Hs, ctx.Cs, ctx.TC = A, Hs, Cs, TC
-        out = xp.empty((T + 1, B, H), dtype=x.dtype)
-        out[:T] = Hs[:0:-1] if reverse else Hs[1:]
-        out[T] = Cs[T]
+        if reverse:
+            out = xp.empty((T + 1, B, H), dtype=x.dtype)
+            out[:T] = Hs[:0:-1]
+            out[T] = Cs[T]
+        else:
+            out = HC[1:]  # (T + 1, B, H)
+        # the output may share memory with Hs: saving it makes an in-place change to it an error in backward
+        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, out)
         return out
 
     def backward(ctx, dy):
@@ -302,31 +310,40 @@ class LSTMSequence(Function):
 
             return _backward_by_recompute(ctx, composed, dy)
         xp = ctx.xp
-        x, h0, c0, w_ih, w_hh, b_ih, b_hh = (None if t is None else t.data for t in ctx.saved_tensors)
+        x, h0, c0, w_ih, w_hh, b_ih, b_hh, _ = (None if t is None else t.data for t in ctx.saved_tensors)
         A, Hs, Cs, TC = ctx.A, ctx.Hs, ctx.Cs, ctx.TC
         T, B, H = TC.shape
         dy = dy.data
         dH = dy[T - 1 :: -1] if ctx.reverse else dy[:T]  # (T, B, H), processing order
-        o, i, f, g = A[..., :H], A[..., H : 2 * H], A[..., 2 * H : 3 * H], A[..., 3 * H :]
-        # per-step factors, computed for all steps at once: da = [dh ⊙ K_o, dc ⊙ K_i, dc ⊙ K_f, dc ⊙ K_g]
-        K = xp.empty((T, B, 4, H), dtype=A.dtype)
-        K[:, :, 0] = TC * o * (1 - o)
-        K[:, :, 1] = g * i * (1 - i)
-        K[:, :, 2] = Cs[:-1] * f * (1 - f)
-        K[:, :, 3] = i * (1 - g * g)
-        P = o * (1 - TC * TC)  # dc_t += dh_t ⊙ P_t
+        A4 = A.reshape(T, B, 4, H)
+        o, i, f, g = A4[:, :, 0], A4[:, :, 1], A4[:, :, 2], A4[:, :, 3]
+        # per-step factors for all steps at once, in place (no temporaries of this size):
+        # da = [dh ⊙ K_o, dc ⊙ K_i, dc ⊙ K_f, dc ⊙ K_g]
+        K = xp.subtract(1, A4)  # (T, B, 4, H)
+        K *= A4  # a(1 − a) = σ' on the o, i, f blocks
+        K[:, :, 0] *= TC
+        K[:, :, 1] *= g
+        K[:, :, 2] *= Cs[:-1]
+        Kg = K[:, :, 3]
+        xp.multiply(g, g, out=Kg)
+        xp.subtract(1, Kg, out=Kg)
+        Kg *= i
+        P = TC * TC  # dc_t += dh_t ⊙ P_t with P = o ⊙ (1 − tanh²c)
+        xp.subtract(1, P, out=P)
+        P *= o
         wh = xp.roll(w_hh, H, axis=0)  # (4H, H), rows [o, i, f, g]
-        DA = xp.empty((T, B, 4, H), dtype=A.dtype)
         dh = xp.zeros((B, H), dtype=A.dtype)
         dc = dy[T].copy()
         for t in range(T - 1, -1, -1):
             dh_t = dH[t] + dh
             dc_t = dh_t * P[t]
             dc_t += dc
-            xp.multiply(dc_t[:, None, :], K[t, :, 1:], out=DA[t, :, 1:])
-            xp.multiply(dh_t, K[t, :, 0], out=DA[t, :, 0])
+            DA_t = K[t]  # K[t] is not needed again: it becomes da_t in place
+            DA_t[:, 1:] *= dc_t[:, None, :]
+            DA_t[:, 0] *= dh_t
             dc = dc_t * f[t]
-            dh = DA[t].reshape(B, 4 * H) @ wh  # (B, 4H) @ (4H, H)
+            dh = DA_t.reshape(B, 4 * H) @ wh  # (B, 4H) @ (4H, H)
+        DA = K
         DA = DA.reshape(T * B, 4 * H)
         need = ctx.needs_input_grad
         dx = dwi = dwh = db = None
