@@ -439,9 +439,17 @@ class GRUSequence(Function):
         dy = dy.data
         dH = dy[::-1] if ctx.reverse else dy
         r, z, n = A[..., :H], A[..., H : 2 * H], A[..., 2 * H :]
-        Dn = (1 - z) * (1 - n * n)
-        Kz = (Hs[:-1] - n) * z * (1 - z)
-        Kr = GHn * r * (1 - r)
+        # per-step factors for all steps, built in place: da_n = dh ⊙ Dn, da_z = dh ⊙ Kz, da_r = da_n ⊙ Kr
+        one_minus_z = xp.subtract(1, z)
+        Dn = n * n
+        xp.subtract(1, Dn, out=Dn)
+        Dn *= one_minus_z
+        Kz = Hs[:-1] - n
+        Kz *= z
+        Kz *= one_minus_z
+        Kr = xp.subtract(1, r)
+        Kr *= r
+        Kr *= GHn
         DX = xp.empty((T, B, 3, H), dtype=A.dtype)
         DH = xp.empty((T, B, 3, H), dtype=A.dtype)
         dh = xp.zeros((B, H), dtype=A.dtype)
