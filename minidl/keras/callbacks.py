@@ -98,7 +98,13 @@ class CallbackList:
         if name not in _HOOKS:
             raise AttributeError(name)
 
+        indexed = "epoch" in name or "batch" in name  # (epoch or batch, logs), else (logs)
+
         def dispatch(*args):
+            if len(args) < (2 if indexed else 1):
+                args = args + ({},)  # Keras always hands the hooks a logs dict
+            elif args[-1] is None:
+                args = args[:-1] + ({},)
             for cb in self.callbacks:
                 getattr(cb, name)(*args)
 
@@ -151,7 +157,8 @@ class EarlyStopping(Callback):
         super().__init__()
         self.monitor, self.min_delta, self.patience, self.verbose = monitor, abs(min_delta), patience, verbose
         self.mode = _monitor_op(monitor, mode, "EarlyStopping")
-        self.baseline, self.restore_best_weights, self.start_from_epoch = baseline, restore_best_weights, start_from_epoch
+        self.baseline, self.restore_best_weights = baseline, restore_best_weights
+        self.start_from_epoch = start_from_epoch
 
     def on_train_begin(self, logs=None):
         self.wait, self.stopped_epoch, self.best, self.best_weights, self.best_epoch = 0, 0, None, None, 0

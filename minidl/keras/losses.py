@@ -174,8 +174,9 @@ class SparseCategoricalCrossentropy(Loss):
         out = tuple(output_shape)
         if y.ndim == len(out) and out[-1] not in (None, 1) and y.shape[-1] == out[-1] and y.shape[-1] != 1:
             raise ValueError(
-                f"{self.name} expects integer class labels of shape {('N',) + out[1:-1]}, got targets of shape "
-                f"{y.shape} that look one-hot encoded: use loss='categorical_crossentropy' for one-hot targets"
+                f"{self.name} expects integer class labels of shape {_shape_text(('N',) + out[1:-1])}, got targets "
+                f"of shape {y.shape} that look one-hot encoded: use loss='categorical_crossentropy' for one-hot "
+                "targets"
             )
         expected = len(out) - 1
         ndim = y.ndim - 1 if (y.ndim == len(out) and y.shape[-1] == 1) else y.ndim
@@ -341,6 +342,7 @@ class Huber(_Regression):
 
 def _shape_text(shape):
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
 
 
 def _snake(name):

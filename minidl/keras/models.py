@@ -37,7 +37,9 @@ from .. import __version__ as _minidl_version
 from .. import backend
 from ..autograd import no_grad
 from ..tensor import Tensor
-from . import activations, callbacks as callbacks_module, losses, metrics as metrics_module, optimizers
+from . import activations, losses, optimizers
+from . import callbacks as callbacks_module
+from . import metrics as metrics_module
 from .layers.base import (
     LAYER_CLASSES,
     InputLayer,
@@ -273,7 +275,24 @@ class Model(Layer):
     def _ensure_built(self, xs):
         if not self.built:
             shapes = [(None,) + tuple(a.shape[1:]) for a in xs]
-            self.build(shapes[0] if len(shapes) == 1 else shapes)
+            self._build_from(shapes[0] if len(shapes) == 1 else shapes)
+
+    def _build_from(self, input_shape):
+        """Built from the first data seen: later data must have the same rank, while sizes may
+        change (e.g. sequences of another length); each layer still checks the axes its weights
+        depend on."""
+        if not self.built:
+            self.build(input_shape)
+            self._strict_input = False
+
+    def _expected_shapes(self):
+        expected = self._build_input_shape
+        if expected is None:
+            return None
+        expected = [expected] if is_shape(expected) else list(expected)
+        if getattr(self, "_strict_input", True):
+            return expected
+        return [(None,) * len(e) for e in expected]  # the rank only; the layers check their own axes
 
     def build(self, input_shape=None):
         """Subclassed models are built by running them once on zeros of ``input_shape``."""
@@ -380,10 +399,9 @@ class Model(Layer):
         return _Arrays(xs, y_arr, batch_size, shuffle, self.device, sw)
 
     def _check_input_arrays(self, xs):
-        expected = self._build_input_shape
+        expected = self._expected_shapes()
         if expected is None:
             return
-        expected = [expected] if is_shape(expected) else expected
         for i, (a, e) in enumerate(zip(xs, expected)):
             got = tuple(a.shape)
             if len(got) != len(e) or any(d is not None and d != g for d, g in zip(e[1:], got[1:])):
@@ -442,6 +460,8 @@ class Model(Layer):
                 vsw = validation_data[2] if len(validation_data) == 3 else None
                 val = self._prepare_data(validation_data[0], validation_data[1], "fit (validation_data)",
                                          validation_batch_size or batch_size, False, vsw)
+        if not self.optimizer.built and any(True for _ in self.parameters()):
+            self.optimizer.build(self._trainable_parameters())  # so callbacks see it from the start
         steps = steps_per_epoch or len(data)
         history = callbacks_module.History()
         cbs = list(callbacks or [])
@@ -873,9 +893,9 @@ class Sequential(Model):
         return shape
 
     def _check_input(self, shape):
-        expected = self._build_input_shape
-        if expected is None or not is_shape(shape):
+        if self._build_input_shape is None or not is_shape(shape):
             return
+        expected = self._expected_shapes()[0]
         if len(shape) != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], shape[1:])):
             raise ValueError(
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected shape={shape_str(expected)}, '
@@ -990,9 +1010,8 @@ class Functional(Model):
                    for n in self._nodes)
 
     def _check_input(self, shape):
-        expected = self._build_input_shape
         got = [shape] if is_shape(shape) else list(shape)
-        exp = [expected] if is_shape(expected) else list(expected)
+        exp = self._expected_shapes()
         for i, (e, g) in enumerate(zip(exp, got)):
             if len(g) != len(e) or any(d is not None and d != s for d, s in zip(e[1:], g[1:])):
                 raise ValueError(f'Input {i} of layer "{self.name}" is incompatible with the layer: expected shape='
@@ -1088,19 +1107,23 @@ class Functional(Model):
                 name, node_i, tensor_i = v["__keras_tensor__"]
                 out = produced[(name, node_i)]
                 return out[tensor_i] if isinstance(out, list) else out
+            if isinstance(v, dict):
+                return {k: resolve(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return type(v)(resolve(x) for x in v)
             return v
 
         counts = {}
         for n in config["nodes"]:
             layer = layers[n["layer"]]
-            args = map_structure(resolve, n["args"])
-            kwargs = map_structure(resolve, n["kwargs"])
+            args = resolve(n["args"])
+            kwargs = resolve(n["kwargs"])
             out = layer(*args, **kwargs)
             i = counts.get(layer.name, 0)
             counts[layer.name] = i + 1
             produced[(layer.name, i)] = out
-        inputs = map_structure(resolve, config["inputs"])
-        outputs = map_structure(resolve, config["outputs"])
+        inputs = resolve(config["inputs"])
+        outputs = resolve(config["outputs"])
         return cls(inputs, outputs, name=config.get("name"))
 
     def _summary_rows(self):

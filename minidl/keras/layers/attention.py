@@ -24,7 +24,7 @@ from ...nn.attention import PositionalEncoding
 from ...tensor import Tensor
 from .. import activations, initializers
 from .base import Layer
-from .core import Dense, Dropout
+from .core import Dense, Dropout, dense_matmul
 from .normalization import LayerNormalization
 
 
@@ -46,7 +46,7 @@ class _HeadProjection(Layer):
 
     def call(self, x):
         d = x.shape[-1]
-        y = F.matmul(x, F.reshape(self.kernel, (d, self.heads * self.dim)))  # (B, T, D) @ (D, N·K) -> (B, T, N·K)
+        y = dense_matmul(x, F.reshape(self.kernel, (d, self.heads * self.dim)))  # (B, T, D) @ (D, N·K) -> (B, T, N·K)
         y = F.reshape(y, tuple(x.shape[:-1]) + (self.heads, self.dim))  # (B, T, N, K)
         return y + self.bias if self.use_bias else y
 
@@ -73,7 +73,7 @@ class _HeadMerge(Layer):
     def call(self, x):
         heads, dim = x.shape[-2], x.shape[-1]
         flat = F.reshape(x, tuple(x.shape[:-2]) + (heads * dim,))  # (B, T, N·V)
-        y = F.matmul(flat, F.reshape(self.kernel, (heads * dim, self.out_dim)))  # (B, T, N·V) @ (N·V, D_out)
+        y = dense_matmul(flat, F.reshape(self.kernel, (heads * dim, self.out_dim)))  # (B, T, N·V) @ (N·V, D_out)
         return y + self.bias if self.use_bias else y
 
     def compute_output_shape(self, input_shape):
@@ -105,18 +105,35 @@ class MultiHeadAttention(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.supports_masking = True
 
+    def __call__(self, query, value=None, key=None, **kwargs):
+        if not self.built:  # build sees only the query's shape; note the value's and key's here
+            self._other_shapes = tuple(None if t is None else tuple(t.shape) for t in (value, key))
+        args = (query,) + ((value,) if value is not None else ()) + ((key,) if key is not None else ())
+        if value is None and key is not None:
+            kwargs["key"] = key
+            args = (query,)
+        return super().__call__(*args, **kwargs)
+
     def build(self, input_shape):
         query_shape = input_shape[0] if isinstance(input_shape, list) else input_shape
+        value_shape, key_shape = getattr(self, "_other_shapes", (None, None))
+        value_shape = value_shape or query_shape
+        key_shape = key_shape or value_shape
         d = query_shape[-1]
-        if d is None:
-            raise ValueError(f'MultiHeadAttention "{self.name}": the feature axis must be known, got {query_shape}')
+        if d is None or value_shape[-1] is None or key_shape[-1] is None:
+            raise ValueError(f'MultiHeadAttention "{self.name}": the feature axes must be known, got {query_shape}')
         out_dim = self.output_shape_arg if self.output_shape_arg is not None else d
         common = dict(kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
                       use_bias=self.use_bias)
-        self._query = self._track(_HeadProjection(self.num_heads, self.key_dim, name="query", **common))
-        self._key = self._track(_HeadProjection(self.num_heads, self.key_dim, name="key", **common))
-        self._value = self._track(_HeadProjection(self.num_heads, self.value_dim, name="value", **common))
-        self._output = self._track(_HeadMerge(out_dim, name="attention_output", **common))
+        heads = self.num_heads
+        self._track(_HeadProjection(heads, self.key_dim, name="query", **common), "_query")
+        self._track(_HeadProjection(heads, self.key_dim, name="key", **common), "_key")
+        self._track(_HeadProjection(heads, self.value_dim, name="value", **common), "_value")
+        self._track(_HeadMerge(out_dim, name="attention_output", **common), "_output")
+        self._query._build_from((None, None, d))
+        self._key._build_from((None, None, key_shape[-1]))
+        self._value._build_from((None, None, value_shape[-1]))
+        self._output._build_from((None, None, heads, self.value_dim))
         self._out_dim = out_dim
 
     def call(self, query, value=None, key=None, attention_mask=None, return_attention_scores=False, training=None,
@@ -239,17 +256,18 @@ class Transformer(Layer):
         self.pos = PositionalEncoding(width, max_len=max(length, 1), batch_first=True)
         if self._device is not None:
             self.pos.to(self._device)
-        self.attention = self._track(MultiHeadAttention(self.num_heads, width // self.num_heads, dropout=0.0,
-                                                        name="multi_head_attention"))
-        self.dropout1 = self._track(Dropout(self.rate, name="dropout_1"))
-        self.norm1 = self._track(LayerNormalization(epsilon=self.epsilon, name="layer_normalization_1"))
-        self.ffn1 = self._track(Dense(self.feed_forward_dim, activation=self.activation, name="dense_1"))
-        self.ffn2 = self._track(Dense(width, name="dense_2"))
-        self.dropout2 = self._track(Dropout(self.rate, name="dropout_2"))
-        self.norm2 = self._track(LayerNormalization(epsilon=self.epsilon, name="layer_normalization_2"))
-        for sub in (self.attention, self.norm1, self.ffn1, self.ffn2, self.norm2):
-            sub._build_from(tuple(input_shape[:-1]) + (width,) if sub is not self.ffn2 else
-                            tuple(input_shape[:-1]) + (self.feed_forward_dim,))
+        heads = self.num_heads
+        self._track(MultiHeadAttention(heads, width // heads, name="multi_head_attention"), "attention")
+        self._track(Dropout(self.rate, name="dropout_1"), "dropout1")
+        self._track(LayerNormalization(epsilon=self.epsilon, name="layer_normalization_1"), "norm1")
+        self._track(Dense(self.feed_forward_dim, activation=self.activation, name="dense_1"), "ffn1")
+        self._track(Dense(width, name="dense_2"), "ffn2")
+        self._track(Dropout(self.rate, name="dropout_2"), "dropout2")
+        self._track(LayerNormalization(epsilon=self.epsilon, name="layer_normalization_2"), "norm2")
+        seq = tuple(input_shape[:-1])
+        for sub in (self.attention, self.dropout1, self.norm1, self.ffn1, self.dropout2, self.norm2):
+            sub._build_from(seq + (width,))
+        self.ffn2._build_from(seq + (self.feed_forward_dim,))
 
     def call(self, inputs, training=None, mask=None):
         x = self.pos(inputs) if self.positional_encoding else inputs  # (B, T, D)

@@ -372,10 +372,14 @@ class Layer(Module):
         if self._build_input_shape is None:
             self._build_input_shape = input_shape
 
-    def _track(self, sublayer):
-        """Register a sub-layer created inside this one, on this layer's device."""
+    def _track(self, sublayer, attr=None):
+        """Register a sub-layer created inside this one under its Keras name (so weight paths
+        read ``transformer/multi_head_attention/query/kernel``), on this layer's device;
+        ``attr`` also makes it reachable as ``self.<attr>`` without registering it twice."""
         sublayer._set_device(self._device)
         self.add_module(sublayer.name, sublayer)
+        if attr is not None:
+            object.__setattr__(self, attr, sublayer)
         return sublayer
 
     def _set_device(self, device):

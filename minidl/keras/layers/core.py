@@ -19,6 +19,18 @@ def _int_tuple(value, n, name, where):
     return value
 
 
+def dense_matmul(x, kernel):
+    """x (..., in) @ kernel (in, out) -> (..., out) as one 2-D matrix product: the leading axes
+    are folded into the rows first, so the product and its gradient for the kernel are each one
+    BLAS call (a batched product would be one small product per row of the batch, and the
+    kernel's gradient a sum over the batch)."""
+    if x.ndim == 2:
+        return F.matmul(x, kernel)  # (N, in) @ (in, out)
+    lead = tuple(x.shape[:-1])
+    y = F.matmul(F.reshape(x, (-1, x.shape[-1])), kernel)  # (N·T, in) @ (in, out) -> (N·T, out)
+    return F.reshape(y, lead + (kernel.shape[-1],))  # (..., out)
+
+
 class Dense(Layer):
     """y = activation(x · kernel + bias) on the last axis        (..., in) -> (..., units)
 
@@ -49,7 +61,7 @@ class Dense(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: d})
 
     def _affine(self, x):
-        y = F.matmul(x, self.kernel)  # (..., in) @ (in, units) -> (..., units)
+        y = dense_matmul(x, self.kernel)  # (..., in) @ (in, units) -> (..., units)
         return y + self.bias if self.use_bias else y
 
     def call(self, inputs):

@@ -34,6 +34,7 @@ from ... import functional as F
 from ...tensor import Tensor
 from .. import activations, initializers, regularizers
 from .base import InputSpec, Layer
+from .core import dense_matmul
 
 
 def _dropout_mask(like, shape, rate):
@@ -151,7 +152,7 @@ class _RNNBase(Layer):
         last output, final states)."""
         T = x.shape[1]
         steps = range(T - 1, -1, -1) if self.go_backwards else range(T)
-        projected = F.matmul(x, self.kernel)  # (B, T, I) @ (I, G·H) -> (B, T, G·H)
+        projected = dense_matmul(x, self.kernel)  # (B, T, I) @ (I, G·H) -> (B, T, G·H)
         projected = self._add_input_bias(projected)
         rec_mask = None
         if training and self.recurrent_dropout > 0:
