@@ -219,8 +219,16 @@ class Conv2d(Function):
         win = sliding_windows(xt, (KH, KW), stride, dilation, axes=(1, 2))  # (N, OH, OW, C, KH, KW) view
         OH, OW = win.shape[1:3]
         L = OH * OW
-        win = win.reshape(N, OH, OW, groups, Cg, KH, KW)  # splits C: still a view
-        cols = win.transpose(3, 0, 1, 2, 5, 6, 4).reshape(groups, N * L, KH * KW * Cg)  # (g, N*L, KH*KW*C/g) copy
+        if Cg < 8:  # few channels: copying one kernel offset at a time beats one 7-D strided copy
+            cols = xp.empty((groups, N, OH, OW, KH, KW, Cg), dtype=x.dtype)
+            for i in range(KH):
+                for j in range(KW):
+                    block = win[..., i, j].reshape(N, OH, OW, groups, Cg)  # (N, OH, OW, g, C/g)
+                    cols[:, :, :, :, i, j] = block.transpose(3, 0, 1, 2, 4)
+            cols = cols.reshape(groups, N * L, KH * KW * Cg)  # (g, N*L, KH*KW*C/g)
+        else:
+            win = win.reshape(N, OH, OW, groups, Cg, KH, KW)  # splits C: still a view
+            cols = win.transpose(3, 0, 1, 2, 5, 6, 4).reshape(groups, N * L, KH * KW * Cg)  # (g, N*L, KH*KW*C/g)
         y = cols @ _weight_matrix(w, groups)  # (g, N*L, KH*KW*C/g) @ (g, KH*KW*C/g, OC/g) -> (g, N*L, OC/g)
         y = y[0] if groups == 1 else y.transpose(1, 0, 2).reshape(N * L, OC)  # (N*L, OC)
         if b is not None:
@@ -239,8 +247,8 @@ class Conv2d(Function):
         N, _, OH, OW = dy.shape
         dmat = dy.data.transpose(0, 2, 3, 1).reshape(N * OH * OW, g, OC // g).transpose(1, 0, 2)  # (g, N*L, OC/g)
         dx = dw = db = None
-        if need_b:
-            db = Tensor._make(dmat.sum(axis=1).reshape(OC), False)  # Σ over N*L rows, (g, OC/g) -> (OC,)
+        if need_b:  # Σ over the N*L rows, as a product with ones (BLAS sums rows faster than a reduction)
+            db = Tensor._make((ctx.xp.ones(dmat.shape[1], dtype=dmat.dtype) @ dmat).reshape(OC), False)
         if need_w:
             dw = cols.data.transpose(0, 2, 1) @ dmat  # (g, KH*KW*C/g, N*L) @ (g, N*L, OC/g) -> (g, KH*KW*C/g, OC/g)
             dw = dw.reshape(g, KH, KW, Cg, OC // g).transpose(0, 4, 3, 1, 2).reshape(OC, Cg, KH, KW)
@@ -440,20 +448,23 @@ def _pool_args(op, input, kernel_size, stride, padding, dilation, ceil_mode, nd=
 def _first_max_hits(xp, win, y):
     """For each window offset k = i·KW + j, a bool mask (N, C, OH, OW) of the windows whose
     first maximum sits at offset k (PyTorch's choice among ties; a NaN counts as the maximum).
+    The mask is one buffer, overwritten for the next offset: use (or copy) it before then.
 
     win: (N, C, OH, OW, KH, KW) view, y: (N, C, OH, OW) the window maxima."""
     KH, KW = win.shape[-2:]
     nan = y.dtype.kind == "f" and bool(xp.isnan(y).any())
-    claimed = None
+    hit = xp.empty(y.shape, dtype=bool)
+    claimed = xp.empty(y.shape, dtype=bool) if KH * KW > 1 else None
     for k in range(KH * KW):
         v = win[..., k // KW, k % KW]
-        hit = v == y
+        xp.equal(v, y, out=hit)
         if nan:
             hit |= xp.isnan(v)
-        if claimed is None:
-            claimed = hit.copy() if KH * KW > 1 else hit  # a copy: the hit handed out must not change
+        if k == 0:
+            if claimed is not None:
+                claimed[...] = hit
         else:
-            hit = hit > claimed  # a maximum, and no earlier offset of the window had one
+            xp.greater(hit, claimed, out=hit)  # a maximum, and no earlier offset of the window had one
             if k < KH * KW - 1:
                 claimed |= hit
         yield k, hit
@@ -497,7 +508,7 @@ class MaxPool2d(Function):
         win = sliding_windows(xpad, kernel_size, stride, dilation, axes=(2, 3))  # (N, C, OH, OW, KH, KW)
         hits = _first_max_hits(xp, win, y.data)
         if is_grad_enabled():  # the same scatter from Tensor ops: fold(onehot · dY), linear in dY
-            onehot = xp.stack([hit for _, hit in hits], axis=2).astype(dy.dtype)  # (N, C, KH*KW, OH, OW)
+            onehot = xp.stack([hit.copy() for _, hit in hits], axis=2).astype(dy.dtype)  # (N, C, KH*KW, OH, OW)
             dcols = dy.reshape(N, C, 1, OH, OW) * Tensor._make(onehot, False)
             dcols = dcols.reshape(N, C * KH * KW, OH * OW)  # (N, C*KH*KW, L)
             return Fold.apply(dcols, (H, W), kernel_size, dilation, pads, stride), None, None, None, None, None
