@@ -1,0 +1,91 @@
+"""Accuracy of the three seed models (built with minidl.keras), with wall time per epoch.
+
+    python benchmarks/train_seed_models.py                       # every workload, default epochs
+    python benchmarks/train_seed_models.py cnn-mnist --epochs 3  # a subset, fewer epochs
+    python benchmarks/train_seed_models.py lstm-sentiment transformer-sentiment
+    python benchmarks/train_seed_models.py lstm-rows transformer-rows --limit 20000 --epochs 5
+
+Workloads (targets from the project's issue):
+  cnn-mnist              seed CNN, 10 epochs, batch 32, full MNIST          test accuracy >= 99.0%
+  lstm-sentiment         Embedding(1000, 64) + LSTM(64) + Dense 64 + Dense, UCI sentiment sentences,
+                         num_words=1000, maxlen=100, 20% held out            accuracy >= 75%
+  transformer-sentiment  Embedding(1000, 64) + Transformer(8 heads, ffn 512, 0.1) + Dense 64 + Dense,
+                         same data                                           accuracy >= 75%
+  lstm-rows              the LSTM stack without the Embedding, MNIST read as 28 rows of 28 pixels
+                                                                             test accuracy >= 97%
+  transformer-rows       the Transformer stack with Dense(64) in place of the Embedding, MNIST rows
+                                                                             test accuracy >= 97%
+
+Data come from $MINIDL_DATA (or the download cache). Runs on 2 CPU threads unless told otherwise;
+``--device cuda`` where CuPy and a GPU are present. ``--json FILE`` also writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+os.environ.setdefault("MKL_NUM_THREADS", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from minidl.__main__ import fit_and_evaluate, load_dataset  # noqa: E402
+
+# name: (model, dataset, default epochs, batch size, target accuracy)
+WORKLOADS = {
+    "cnn-mnist": ("cnn", "mnist", 10, 32, 0.99),
+    "lstm-sentiment": ("lstm", "sentiment", 10, 32, 0.75),
+    "transformer-sentiment": ("transformer", "sentiment", 10, 32, 0.75),
+    "lstm-rows": ("lstm", "mnist", 10, 32, 0.97),
+    "transformer-rows": ("transformer", "mnist", 10, 32, 0.97),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("workloads", nargs="*", help=f"which to run, of {', '.join(WORKLOADS)} (default: all)")
+    parser.add_argument("--epochs", type=int, default=None, help="override every workload's epochs")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N training (and test) examples")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    names = args.workloads or list(WORKLOADS)
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+    results = []
+    for name in names:
+        kind, dataset, epochs, batch, target = WORKLOADS[name]
+        epochs = args.epochs or epochs
+        batch = args.batch_size or batch
+        print(f"== {name}: seed {kind} on {dataset}, {epochs} epoch(s), batch {batch}", flush=True)
+        data = load_dataset(dataset, kind, args.limit)
+        r = fit_and_evaluate(kind, dataset, epochs, batch, device=args.device, verbose=args.verbose,
+                             seed=args.seed, validation=False, data=data)
+        row = {"workload": name, "epochs": epochs, "batch_size": batch, "n_train": r["n_train"], "n_test": r["n_test"],
+               "test_accuracy": r["test_accuracy"], "target": target, "seconds_per_epoch": r["seconds_per_epoch"],
+               "met": r["test_accuracy"] >= target}
+        results.append(row)
+        print(f"   test accuracy {row['test_accuracy']:.4f} (target {target:.2f}), "
+              f"{row['seconds_per_epoch']:.1f} s/epoch", flush=True)
+    print(f"\n{'workload':<22} {'epochs':>6} {'train':>6} {'test':>6} {'accuracy':>9} {'target':>7} {'s/epoch':>8}")
+    for row in results:
+        mark = "" if row["met"] else "  (below target)"
+        print(f"{row['workload']:<22} {row['epochs']:>6} {row['n_train']:>6} {row['n_test']:>6} "
+              f"{row['test_accuracy']:>9.4f} {row['target']:>7.2f} {row['seconds_per_epoch']:>8.1f}{mark}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
