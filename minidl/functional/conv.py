@@ -453,8 +453,8 @@ def _first_max_hits(xp, win, y):
     win: (N, C, OH, OW, KH, KW) view, y: (N, C, OH, OW) the window maxima."""
     KH, KW = win.shape[-2:]
     nan = y.dtype.kind == "f" and bool(xp.isnan(y).any())
-    hit = xp.empty(y.shape, dtype=bool)
-    claimed = xp.empty(y.shape, dtype=bool) if KH * KW > 1 else None
+    hit = xp.empty_like(y, dtype=bool)  # in y's memory order: mixing orders makes every op slow
+    claimed = xp.empty_like(y, dtype=bool) if KH * KW > 1 else None
     for k in range(KH * KW):
         v = win[..., k // KW, k % KW]
         xp.equal(v, y, out=hit)
@@ -516,6 +516,8 @@ class MaxPool2d(Function):
         overlap = sh < dh * (KH - 1) + 1 or sw < dw * (KW - 1) + 1
         covered = not overlap and (sh, sw) == (KH, KW) and (OH * sh, OW * sw) == xpad.shape[2:]
         g = dy.data
+        if g.strides != y.data.strides:  # e.g. NCHW from a flatten while x is channels-last
+            g = _like(xp, g, y.data)
         # windows that tile the input exactly write every pixel once: no zero fill needed
         dx = xp.empty_like(xpad, dtype=g.dtype) if covered else xp.zeros_like(xpad, dtype=g.dtype)
         for k, hit in hits:
@@ -526,6 +528,13 @@ class MaxPool2d(Function):
             else:
                 xp.multiply(g, hit, out=view)
         return Tensor._make(dx[:, :, pt : pt + H, pl : pl + W], False), None, None, None, None, None
+
+
+def _like(xp, a, layout):
+    """A copy of ``a`` in the memory order of ``layout`` (an array of the same shape)."""
+    out = xp.empty_like(layout, dtype=a.dtype)
+    out[...] = a
+    return out
 
 
 def _max_indices(xp, win, y, W, stride, pads, dilation):
