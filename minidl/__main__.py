@@ -337,11 +337,13 @@ def main(argv=None) -> int:
     d.add_argument("--fast", action="store_true", help="a few-second smoke run (also MINIDL_FAST=1)")
     d.add_argument("--figures", default="figures", help="where the figures go (default figures/)")
     args = parser.parse_args(argv)
+    from minidl.datasets import ChecksumError, IDXError
+
     try:
         return {"train": train, "demo": demo}[args.command](args)
     except UsageError as exc:
         parser.exit(2, f"python -m minidl {args.command}: error: {exc}\n")
-    except (FileNotFoundError, OSError) as exc:
+    except (OSError, ChecksumError, IDXError) as exc:  # missing, undownloadable or corrupt data files
         parser.exit(1, f"python -m minidl {args.command}: {exc}\n")
 
 

@@ -59,6 +59,15 @@ def test_missing_data_is_a_clear_error(capsys, tmp_path, monkeypatch):
     assert code == 1 and "put train-images-idx3-ubyte.gz in one of" in err and "Traceback" not in err
 
 
+def test_corrupt_data_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    (tmp_path / "sentiment-labelled-sentences").mkdir()
+    for name in ("amazon_cells", "imdb", "yelp"):
+        (tmp_path / "sentiment-labelled-sentences" / f"{name}_labelled.txt").write_text("Good.\t1\n")
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path))
+    code, err = _error(capsys, ["train", "lstm", "--dataset", "sentiment", "--limit", "8"])
+    assert code == 1 and "SHA-256 is" in err and "Traceback" not in err
+
+
 def test_load_dataset_shapes():
     (x, y), (xt, yt), classes = load_dataset("digits", "cnn", limit=20)
     assert x.shape == (20, 8, 8, 1) and x.dtype.name == "float32" and 0 <= x.min() and x.max() <= 1

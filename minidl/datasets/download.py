@@ -22,6 +22,7 @@ class ChecksumError(ValueError):
 
 
 _ALGORITHMS = {64: "sha256", 32: "md5"}
+_LABELS = {"sha256": "SHA-256", "md5": "MD5"}
 
 
 def parse_checksum(checksum: str) -> tuple[str, str]:
@@ -66,7 +67,7 @@ def verify(path, checksum: str, hint: str = "") -> Path:
     got = file_digest(path, algorithm)
     if got != digest:
         raise ChecksumError(
-            f"{path}: {algorithm.upper()} is {got}, expected {digest} (the file is corrupt, truncated or "
+            f"{path}: {_LABELS[algorithm]} is {got}, expected {digest} (the file is corrupt, truncated or "
             f"another version){hint}"
         )
     return Path(path)
