@@ -92,3 +92,4 @@ half, float, double = float16, float32, float64  # noqa: A001
 long, int = int64, int32  # noqa: A001
 
 __version__ = "0.1.0"
+from . import keras  # noqa: E402  (minidl.keras, the Keras-style facade)

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minidl
 from minidl import functional as F
@@ -524,6 +526,48 @@ def test_dense_conv_and_pooling_match_pytorch():
     y = dense(seq).detach().numpy()
     kernel, bias = (torch.tensor(w) for w in dense.get_weights())
     np.testing.assert_allclose(y, tf.linear(torch.tensor(seq), kernel.T, bias).numpy(), atol=1e-6)
+
+
+@st.composite
+def spatial_configs(draw):
+    """A channels-last image batch and a window: kernel, strides and padding as Keras takes them."""
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    h = draw(st.integers(kh if padding == "valid" else 1, 9))
+    w = draw(st.integers(kw if padding == "valid" else 1, 9))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    return (draw(st.integers(1, 2)), h, w, draw(st.integers(1, 3))), (kh, kw), strides, padding
+
+
+def _tf_output_and_pads(size, kernel, stride, padding):
+    """TensorFlow's output length and (before, after) padding along one axis."""
+    if padding == "valid":
+        return (size - kernel) // stride + 1, (0, 0)
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return out, (total // 2, total - total // 2)
+
+
+@settings(max_examples=20)
+@given(spatial_configs(), st.integers(1, 3))
+def test_conv_and_pooling_windows_follow_tensorflow(config, filters):
+    torch = pytest.importorskip("torch")
+    shape, kernel, strides, padding = config
+    x = np.random.default_rng(1).standard_normal(shape).astype("float32")
+    (oh, (pt, pb)), (ow, (pl, pr)) = (_tf_output_and_pads(shape[i + 1], kernel[i], strides[i], padding)
+                                      for i in range(2))
+    conv = keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding)
+    y = conv(x).detach().numpy()
+    assert y.shape == (shape[0], oh, ow, filters) == (shape[0],) + conv.compute_output_shape((None,) + shape[1:])[1:]
+    k, b = conv.get_weights()
+    xt = torch.nn.functional.pad(torch.tensor(x).permute(0, 3, 1, 2), (pl, pr, pt, pb))
+    expected = torch.nn.functional.conv2d(xt, torch.tensor(k).permute(3, 2, 0, 1), torch.tensor(b), stride=strides)
+    np.testing.assert_allclose(y, expected.permute(0, 2, 3, 1).numpy(), atol=1e-5)
+    pooled = keras.layers.MaxPooling2D(kernel, strides=strides, padding=padding)(x).detach().numpy()
+    assert pooled.shape == (shape[0], oh, ow, shape[3])
+    xt = torch.nn.functional.pad(torch.tensor(x).permute(0, 3, 1, 2), (pl, pr, pt, pb), value=-np.inf)
+    expected = torch.nn.functional.max_pool2d(xt, kernel, strides).permute(0, 2, 3, 1)
+    np.testing.assert_allclose(pooled, expected.numpy())
 
 
 @pytest.mark.parametrize("name", ["LSTM", "GRU", "SimpleRNN"])

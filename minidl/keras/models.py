@@ -33,7 +33,6 @@ import zipfile
 
 import numpy
 
-from .. import __version__ as _minidl_version
 from .. import backend
 from ..autograd import no_grad
 from ..tensor import Tensor
@@ -724,7 +723,7 @@ class Model(Layer):
             raise ValueError(f'Model "{self.name}" must be built before it can be saved')
         document = {
             "format": FORMAT,
-            "minidl_version": _minidl_version,
+            "minidl_version": _minidl_version(),
             "model": config,
             "compile_config": self._compile_config(),
         }
@@ -742,6 +741,12 @@ class Model(Layer):
     # ---- representation --------------------------------------------------------------------
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _minidl_version():
+    import minidl
+
+    return getattr(minidl, "__version__", "unknown")
 
 
 def _size(n_bytes):
@@ -1195,6 +1200,11 @@ def load_model(filepath, custom_objects=None, compile=True, device=None):  # noq
                       else losses.get(compile_config["loss"]),
                       metrics=[m if isinstance(m, str) else metrics_module.get(m) for m in compile_config["metrics"]])
     return model
+
+
+def save_model(model, filepath, overwrite=True):
+    """``model.save(filepath)``."""
+    model.save(filepath, overwrite=overwrite)
 
 
 def clone_model(model):

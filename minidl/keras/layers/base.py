@@ -231,9 +231,24 @@ class Layer(Module):
         LAYER_CLASSES.setdefault(cls.__name__, cls)
 
     # ---- weights -------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None, regularizer=None):
-        """Create a weight of ``shape`` filled by ``initializer`` and register it under ``name``:
-        a Parameter when ``trainable``, a buffer otherwise."""
+    def add_weight(self, name=None, shape=None, initializer="glorot_uniform", trainable=True, dtype=None,
+                   regularizer=None, **kwargs):
+        """Create a weight of ``shape`` filled by ``initializer`` and register it under ``name``
+        ('variable', 'variable_1', ... when not given): a Parameter when ``trainable``, a buffer
+        otherwise. ``self.w = self.add_weight(...)`` then refers to the same weight."""
+        if isinstance(name, (tuple, list)) and shape is None:
+            name, shape = None, name  # add_weight((3, 4)) as in Keras 3, where shape comes first
+        if shape is None:
+            raise ValueError(f'Layer "{self.name}": add_weight needs a shape')
+        unsupported = {k for k, v in kwargs.items() if v is not None and k not in ("autocast", "aggregation")}
+        if unsupported:
+            raise TypeError(f"add_weight: unsupported argument(s) {', '.join(sorted(unsupported))}")
+        if name is None:
+            taken = {n for n, _ in self._own_weights}
+            name = next(f"variable_{i}" if i else "variable" for i in range(len(taken) + 1)
+                        if (f"variable_{i}" if i else "variable") not in taken)
+        if initializer is None:
+            initializer = "glorot_uniform" if trainable and len(tuple(shape)) > 1 else "zeros"
         init = initializers.get(initializer)
         t = init(tuple(int(d) for d in shape), dtype or self._dtype, self._device)
         if trainable:
@@ -249,6 +264,13 @@ class Layer(Module):
         if reg is not None:
             self._regularized.append((name, reg))
         return w
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Tensor) and "_parameters" in self.__dict__:
+            if any(value is w for w in self._parameters.values()) or any(value is b for b in self._buffers.values()):
+                object.__setattr__(self, name, value)  # another name for a weight already registered
+                return
+        super().__setattr__(name, value)
 
     def _own(self, trainable):
         store = self._parameters if trainable else self._buffers
