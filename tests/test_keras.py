@@ -102,6 +102,9 @@ def test_transformer_parameter_count_breakdown():
     assert counts["multi_head_attention"] == 4 * (64 * 64 + 64)
     assert counts["dense_1"] == 64 * 512 + 512 and counts["dense_2"] == 512 * 64 + 64
     assert layer.count_params() == 83_008
+    rows = keras.layers.Transformer(num_heads=8, feed_forward_dim=16)  # MNIST as 28 rows of 28 pixels
+    assert rows(np.zeros((2, 28, 28), "float32")).shape == (2, 28)
+    assert rows.attention.key_dim == 4  # ⌈28 / 8⌉
 
 
 def test_cnn_learns_mnist_quickly(data_dir):
@@ -721,8 +724,8 @@ def test_errors_are_clear():
         keras.Sequential([keras.layers.Dense(2)]).summary()
     with pytest.raises(TypeError, match="unexpected keyword"):
         keras.layers.Dense(3, units_out=4)
-    with pytest.raises(ValueError, match="divisible by num_heads"):
-        keras.layers.Transformer(num_heads=3, feed_forward_dim=8)(np.zeros((1, 2, 8), "float32"))
+    with pytest.raises(ValueError, match="width"):
+        keras.layers.Transformer(num_heads=3, feed_forward_dim=8)(np.zeros((1, 8), "float32"))
 
 
 def test_utils_and_metrics_by_name():
