@@ -139,6 +139,13 @@ def _monitor_op(monitor, mode, where):
     return mode
 
 
+def _missing(where, monitor, logs):
+    hint = " (pass validation_data or validation_split to fit for the val_ values)" if monitor.startswith(
+        "val_") else ""
+    return f"{where}: the monitored value {monitor!r} is not in the logs (available: " \
+           f"{', '.join(sorted(logs or {})) or 'none'}){hint}"
+
+
 def _better(mode, current, best, min_delta=0.0):
     if best is None:
         return True
@@ -166,8 +173,7 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)
         if current is None:
-            available = ", ".join(sorted(logs or {}))
-            raise KeyError(f"EarlyStopping: the monitored metric {self.monitor!r} is not in the logs ({available})")
+            raise KeyError(_missing("EarlyStopping", self.monitor, logs))
         if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
@@ -216,8 +222,7 @@ class ModelCheckpoint(Callback):
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
-                raise KeyError(f"ModelCheckpoint: the monitored metric {self.monitor!r} is not in the logs "
-                               f"({', '.join(sorted(logs))})")
+                raise KeyError(_missing("ModelCheckpoint", self.monitor, logs))
             if not _better(self.mode, current, self.best):
                 return
             if self.verbose > 0:
