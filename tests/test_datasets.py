@@ -148,7 +148,8 @@ def test_locate_verifies_local_files_and_replaces_broken_cache(tmp_path, monkeyp
 def test_offline_error_says_where_to_put_files(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIDL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "data"))
-    missing = (tmp_path / "nothing-here").as_uri()
+    missing = (tmp_path / "nothing-here").as_uri()  # a download that fails at once, as offline
+    monkeypatch.setattr(fashion_mnist, "_MIRRORS", (missing + "/",))
     with pytest.raises(OSError, match=r"could not download .*put train-images-idx3-ubyte.gz in one of: .*data"):
         fashion_mnist.load_data(root=tmp_path / "root")
     with pytest.raises(FileNotFoundError, match="fashion-mnist"):
