@@ -59,31 +59,34 @@ class ScaledDotProductAttention(Function):
     Shapes: Q (..., L, E), K (..., S, E), V (..., S, Ev), M and D broadcast to (..., L, S),
     O (..., L, Ev). Fully masked rows (all of M −∞) get P = 0, hence O = 0 and zero gradients.
 
-    For speed the scores are held transposed, as Sᵀ (..., S, L): the softmax reductions then run
-    over axis −2, which NumPy vectorises across whole contiguous rows (along a short last axis
-    it loops row by row, about twice as slow). Backward builds a graph of Tensor ops instead
-    when a graph is being recorded (``create_graph=True``), so second derivatives work.
+    For speed the scores live in a buffer laid out key-first, (S, ..., L), seen through a view as
+    Sᵀ (..., S, L). The softmax reductions then run over the buffer's first axis: S passes over
+    long contiguous rows, instead of one short reduction per query row (for L = S = 100 the row
+    max is about 20 times faster this way); the matrix products read the view directly, since
+    each (S, L) matrix in it is an ordinary strided matrix. Backward builds a graph of Tensor ops instead when a
+    graph is being recorded (``create_graph=True``), so second derivatives work.
     """
 
     def forward(ctx, q, k, v, mask, scale, keep):
         xp = ctx.xp
+        batch = broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
         qs = q * scale  # (..., L, E): scaling Q costs L·E products instead of L·S
-        st = k @ qs.swapaxes(-1, -2)  # (..., S, E) @ (..., E, L) -> (..., S, L) = Sᵀ
+        sbuf, st = _key_first_matmul(xp, k, qs.swapaxes(-1, -2), batch)  # (..., S, E) @ (..., E, L) -> Sᵀ
         if mask is not None:
-            st = _add(st, _swap_last(mask))  # (..., S, L)
-        m = st.max(axis=-2, keepdims=True)  # (..., 1, L) the largest score of each query row
+            st += _swap_last(mask)  # (..., S, L)
+        m = sbuf.max(axis=0, keepdims=True)  # (1, ..., L) the largest score of each query row
         if mask is not None:
             m = xp.where(xp.isneginf(m), 0, m)  # fully masked rows: exp(−∞ − 0) = 0, not NaN
-        st -= m
-        xp.exp(st, out=st)
-        z = st.sum(axis=-2, keepdims=True)  # (..., 1, L); 0 only for a fully masked row
+        sbuf -= m
+        xp.exp(sbuf, out=sbuf)
+        z = sbuf.sum(axis=0, keepdims=True)  # (1, ..., L); 0 only for a fully masked row
         if mask is not None:
             z = xp.where(z == 0, 1, z)  # ... whose weights then stay 0
-        st /= z  # Pᵀ
+        sbuf /= z  # now st is Pᵀ
         pdt = st if keep is None else st * _swap_last(keep)  # (Pd)ᵀ
         out = pdt.swapaxes(-1, -2) @ v  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)
-        ctx.pt, ctx.pdt, ctx.qs, ctx.out = st, pdt, qs, out
-        ctx.scale, ctx.keep = scale, keep
+        ctx.pbuf, ctx.pt, ctx.pdt, ctx.qs, ctx.out = sbuf, st, pdt, qs, out
+        ctx.scale, ctx.keep, ctx.batch = scale, keep, batch
         ctx.save_for_backward(q, k, v, mask)
         return out
 
@@ -92,16 +95,18 @@ class ScaledDotProductAttention(Function):
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
         if is_grad_enabled():
             return _attention_backward_graph(ctx, q, k, v, mask, dy)
+        xp = ctx.xp
         dout = dy.data  # (..., L, Ev)
         dv = ctx.pdt @ dout if need_v else None  # (..., S, L) @ (..., L, Ev) -> (..., S, Ev)
         dq = dk = dmask = None
         if need_q or need_k or need_mask:
-            dst = v.data @ dout.swapaxes(-1, -2)  # (..., S, Ev) @ (..., Ev, L) -> (..., S, L) = (dPd)ᵀ
+            # (..., S, Ev) @ (..., Ev, L) -> (dPd)ᵀ (..., S, L), in a key-first buffer like Pᵀ
+            dbuf, dst = _key_first_matmul(xp, v.data, dout.swapaxes(-1, -2), ctx.batch)
             if ctx.keep is not None:
-                dst = dst * _swap_last(ctx.keep)  # dPᵀ
-            delta = ctx.xp.einsum("...le,...le->...l", dout, ctx.out)  # (..., L) = rowsum(dP ∘ P)
-            dst -= delta[..., None, :]
-            dst *= ctx.pt  # dSᵀ (..., S, L)
+                dst *= _swap_last(ctx.keep)  # dPᵀ
+            delta = xp.einsum("...le,...le->...l", dout, ctx.out)  # (..., L) = rowsum(dP ∘ P)
+            dbuf -= delta[None]
+            dbuf *= ctx.pbuf  # dst is now dSᵀ (..., S, L)
             if need_q:
                 dq = dst.swapaxes(-1, -2) @ k.data  # (..., L, S) @ (..., S, E) -> (..., L, E)
                 dq *= ctx.scale
@@ -110,6 +115,16 @@ class ScaledDotProductAttention(Function):
             if need_mask:
                 dmask = dst.swapaxes(-1, -2)  # (..., L, S)
         return _wrap(dq), _wrap(dk), _wrap(dv), _wrap(dmask), None, None
+
+
+def _key_first_matmul(xp, a, b, batch):
+    """a @ b for a (..., S, X) and b (..., X, L), written into a new buffer laid out (S, *batch, L);
+    returns the buffer and the view of it as (*batch, S, L)."""
+    S, L = a.shape[-2], b.shape[-1]
+    buf = xp.empty((S,) + batch + (L,), dtype=a.dtype)
+    view = xp.moveaxis(buf, 0, -2)  # (*batch, S, L)
+    xp.matmul(xp.broadcast_to(a, batch + a.shape[-2:]), xp.broadcast_to(b, batch + b.shape[-2:]), out=view)
+    return buf, view
 
 
 def _attention_backward_graph(ctx, q, k, v, mask, dy):
@@ -140,14 +155,6 @@ def _swap_last(a):
     if a.ndim < 2:
         a = a.reshape((1,) * (2 - a.ndim) + a.shape)
     return a.swapaxes(-1, -2)
-
-
-def _add(a, b):
-    """a + b, in place when ``b`` does not enlarge ``a``."""
-    if broadcast_shapes(a.shape, b.shape) == a.shape:
-        a += b
-        return a
-    return a + b
 
 
 def _wrap(a):
