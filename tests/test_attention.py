@@ -597,3 +597,25 @@ def test_positional_encoding(d_model):
     y.sum().backward()
     assert_close(xb.grad, np.ones(xb.shape))
     assert_close(pe(x[:, 0]), x.data[:, 0] + table[:7], rtol=1e-6, atol=1e-6)  # unbatched
+
+
+# ---- devices ----------------------------------------------------------------------------------------
+def test_attention_on_each_device(device):
+    """The fused op, its composed reference and a Transformer layer on every backend present."""
+    rng = np.random.default_rng(12)
+    arrays = [rng.standard_normal(s) for s in [(2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 2)]]
+    allowed = _some_true_per_row(rng.random((4, 6)) > 0.5)
+    mask = minidl.tensor(allowed, device=device)
+    results = []
+    for fn in FUNCTIONS:
+        q, k, v = (minidl.tensor(a, requires_grad=True, device=device) for a in arrays)
+        out = fn(q, k, v, attn_mask=mask)
+        assert out.device == q.device
+        results.append([out] + list(grad(out, (q, k, v), minidl.ones_like(out))))
+    ref = np_attention(*arrays, allowed=allowed)[0]
+    for a, b in zip(*results):
+        assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert_close(results[0][0], ref, rtol=1e-10, atol=1e-12)
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).to(device)
+    y = layer(minidl.randn(2, 5, 8, device=device), is_causal=True)
+    assert y.device == minidl.randn(1, device=device).device and np.isfinite(minidl.backend.as_numpy(y.data)).all()
