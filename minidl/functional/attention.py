@@ -63,8 +63,10 @@ class ScaledDotProductAttention(Function):
     Sᵀ (..., S, L). The softmax reductions then run over the buffer's first axis: S passes over
     long contiguous rows, instead of one short reduction per query row (for L = S = 100 the row
     max is about 20 times faster this way); the matrix products read the view directly, since
-    each (S, L) matrix in it is an ordinary strided matrix. Backward builds a graph of Tensor ops instead when a
-    graph is being recorded (``create_graph=True``), so second derivatives work.
+    each (S, L) matrix in it is an ordinary strided matrix.
+
+    Backward builds a graph of Tensor ops instead when a graph is being recorded
+    (``create_graph=True``), so second derivatives work.
     """
 
     def forward(ctx, q, k, v, mask, scale, keep):
