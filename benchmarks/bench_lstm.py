@@ -3,6 +3,7 @@
 
     python benchmarks/bench_lstm.py
     python benchmarks/bench_lstm.py --repeats 40 --composed   # also minidl's cell-by-cell path
+    python benchmarks/bench_lstm.py --threads 1 --clock cpu   # CPU time: steadier on a busy machine
 
 Workloads (T = 100 steps, batch B = 32, 64 inputs, 64 hidden units):
 1. layer: LSTM(64, 64) forward + backward of output.sum() (gradients of the input and all weights)
@@ -12,6 +13,8 @@ Workloads (T = 100 steps, batch B = 32, 64 inputs, 64 hidden units):
 The implementations are timed in turns (one step of each per round), so that a change in the
 machine's load affects all of them alike; medians are printed, and the ratios to nn.LSTM.
 Target: minidl's training step at most 3.0x nn.LSTM's, and faster than the LSTMCell loop.
+On a machine shared with other work, wall-clock times of multi-threaded code mostly measure the
+contention; ``--clock cpu`` (process CPU time) with ``--threads 1`` is a steadier comparison.
 """
 
 from __future__ import annotations
@@ -22,9 +25,20 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
-os.environ.setdefault("MKL_NUM_THREADS", "2")
+
+def _threads_from_argv(default=2):
+    """--threads must be known before NumPy is imported (its BLAS reads the environment once)."""
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return str(default)
+
+
+THREADS = _threads_from_argv()
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = THREADS
 
 import numpy as np  # noqa: E402
 
@@ -158,7 +172,7 @@ def torch_train(torch, cell_loop=False):
 
 
 # ---- timing ---------------------------------------------------------------------------------
-def time_in_turns(steps, repeats, warmup=3):
+def time_in_turns(steps, repeats, warmup=3, clock=time.perf_counter):
     """Median seconds per step of each named step function, measured round-robin."""
     for fn in steps.values():
         for _ in range(warmup):
@@ -166,9 +180,9 @@ def time_in_turns(steps, repeats, warmup=3):
     times = {name: [] for name in steps}
     for _ in range(repeats):
         for name, fn in steps.items():
-            t = time.perf_counter()
+            t = clock()
             fn()
-            times[name].append(time.perf_counter() - t)
+            times[name].append(clock() - t)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -183,20 +197,25 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--composed", action="store_true", help="also time minidl's composed (cell-by-cell) path")
+    parser.add_argument("--threads", type=int, default=2, help="threads for torch and for NumPy's BLAS (default 2)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall-clock time (default) or the process's CPU time")
     args = parser.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     minidl.manual_seed(0)
     print(f"T={T}, B={B}, input {I}, hidden {H}; torch {torch.__version__} with {torch.get_num_threads()} threads, "
-          f"numpy {np.__version__}; {args.repeats} rounds")
+          f"numpy {np.__version__} (BLAS threads {THREADS}); {args.clock} clock, {args.repeats} rounds; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
     layer = {"minidl LSTM": minidl_layer(), "torch nn.LSTM": torch_layer(torch),
              "torch LSTMCell loop": torch_layer(torch, cell_loop=True)}
     if args.composed:
         layer["minidl LSTM (composed)"] = minidl_layer(fused=False)
-    report("1. LSTM layer forward + backward", time_in_turns(layer, args.repeats))
+    report("1. LSTM layer forward + backward", time_in_turns(layer, args.repeats, clock=clock))
 
     if not have_training_parts():
         print("\n2. training step: skipped (minidl lacks Embedding, Linear, cross_entropy or Adam)")
@@ -205,7 +224,7 @@ def main():
              "torch LSTMCell loop": torch_train(torch, cell_loop=True)}
     if args.composed:
         train["minidl (composed)"] = minidl_train(fused=False)
-    medians = time_in_turns(train, args.repeats)
+    medians = time_in_turns(train, args.repeats, clock=clock)
     report("2. training step (Embedding + LSTM + Linear + ReLU + Linear, cross-entropy, Adam)", medians)
     ratio = medians["minidl"] / medians["torch nn.LSTM"]
     faster = medians["minidl"] < medians["torch LSTMCell loop"]
