@@ -10,8 +10,7 @@ prints the test accuracy and writes into ``--out`` the model (``model.keras``, w
 ``keras.models.load_model`` reads; its weights alone in ``model.weights.npz``; its architecture in
 ``model.json``), the run's figures (``run.json``) and a training-curve figure (``curves.png``).
 Image datasets feed the recurrent and transformer models one image row per step (28 steps of 28
-pixels for MNIST); the transformer then projects each row to its width of 64 with a Dense layer,
-where the text model has its Embedding.
+pixels for MNIST), without the Embedding (see ``build_model`` for the 8-pixel rows of the digits).
 ``MINIDL_FAST=1`` (or ``demo --fast``) makes the demo a few-second smoke run.
 """
 
@@ -30,6 +29,7 @@ DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "digits": 
                   "sentiment": "sentiment sentences"}
 
 
+NARROW_ROWS = 16  # image rows narrower than this get a Dense(64) in front of the transformer
 DEMO_MAXLEN = 32  # 98% of the sentiment sentences have at most 32 words (the longest has 73)
 
 
@@ -54,7 +54,7 @@ def load_dataset(name, model, limit=None, num_words=1000, maxlen=100):
                 "use lstm or transformer, or an image dataset (mnist, fashion_mnist, digits)"
             )
         (x, y), (xt, yt) = datasets.sentiment.load_data(num_words=num_words, maxlen=maxlen)
-        num_classes = 2
+        num_classes = 10  # the seed models' Dense(10) as written; labels 0/1 use two of its outputs
     else:
         (x, y), (xt, yt) = getattr(datasets, name).load_data()
         scale = IMAGE_SCALE[name]
@@ -78,8 +78,12 @@ def build_model(kind, input_shape, num_classes, num_words=1000, text=False):
                   Dense softmax (for images under 10 pixels, too small for two valid convolutions and
                   pools, the convolutions keep the size with padding='same')
     lstm:         [Embedding(num_words, 64)] LSTM(64), Dense 64 relu, Dense softmax
-    transformer:  Embedding(num_words, 64) or, for image rows, Dense(64); Transformer(8 heads,
-                  feed-forward 512, dropout 0.1), Dense 64 relu, Dense softmax
+    transformer:  [Embedding(num_words, 64)] Transformer(8 heads, feed-forward 512, dropout 0.1),
+                  Dense 64 relu, Dense softmax
+
+    The Embedding is there for text only: images enter as rows (28 steps of 28 pixels for MNIST).
+    Rows narrower than 16 pixels (the 8x8 digits) are first projected to 64 features by a Dense
+    layer, since 8 attention heads over 8 features would see one feature each.
     """
     from minidl import keras
 
@@ -103,14 +107,15 @@ def build_model(kind, input_shape, num_classes, num_words=1000, text=False):
         ])
     if text:
         front = [L.Embedding(num_words, 64, input_length=input_shape[0])]
-    elif kind == "transformer":
-        front = [L.Dense(64, input_shape=tuple(input_shape))]
+    elif kind == "transformer" and input_shape[-1] < NARROW_ROWS:
+        front = [L.Dense(64, input_shape=tuple(input_shape))]  # 8 heads need more than 8 features
     else:
         front = []
+    shape = {} if front else {"input_shape": tuple(input_shape)}
     if kind == "lstm":
-        core = L.LSTM(64, input_shape=tuple(input_shape)) if not front else L.LSTM(64)
+        core = L.LSTM(64, **shape)
     else:
-        core = L.Transformer(num_heads=8, feed_forward_dim=512, rate=0.1)
+        core = L.Transformer(num_heads=8, feed_forward_dim=512, rate=0.1, **shape)
     return keras.models.Sequential(front + [core] + head())
 
 
