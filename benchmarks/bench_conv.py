@@ -24,18 +24,19 @@ def _set_threads(n: int):
         os.environ[var] = str(n)
 
 
-def median_times(fns, repeats, warmup=3):
-    """Median seconds of each function; the functions take turns, so a busy spell on the
-    machine slows all of them alike instead of one."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
+def median_times(fns, repeats, rounds=5):
+    """Median seconds of each function. The functions take turns in blocks (``rounds`` blocks
+    each): a busy spell on the machine then slows all of them alike, while within a block only
+    one library's thread pool is awake (two pools spinning at once would fight for the cores)."""
     times = [[] for _ in fns]
-    for _ in range(repeats):
+    per_round = max(1, repeats // rounds)
+    for _ in range(rounds):
         for fn, ts in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - start)
+            fn()  # wake this library's threads and caches
+            for _ in range(per_round):
+                start = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - start)
     return [statistics.median(ts) for ts in times]
 
 

@@ -12,7 +12,10 @@ product and pooling is a reduction over the window axis:
 ``conv2d`` and ``max_pool2d`` are fused Functions (one big BLAS-friendly matmul on a
 channels-last im2col, a max over strided window views); ``conv2d_composed`` and
 ``max_pool2d_composed`` build the same equations from ``unfold``/``matmul``/``amax`` and are
-the references the tests compare against. Window counts along each spatial dim:
+the references the tests compare against. The fused conv returns its (N, OC, OH, OW) result as
+a view of channels-last memory (no transposing copy); elementwise ops and pooling keep that
+memory order, so a Conv → ReLU → MaxPool → Conv chain never converts layouts. Window counts
+along each spatial dim:
 
     O = floor((S + p_lo + p_hi − d·(K − 1) − 1) / s) + 1
 """
