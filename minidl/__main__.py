@@ -315,9 +315,9 @@ def demo(args) -> int:
     epochs = {"cnn": 5, "lstm": 3 if text else 8, "transformer": 4 if text else 8}
     plan = [(kind, "digits" if kind == "cnn" else seq_data, 1 if fast else epochs[kind], 32) for kind in MODELS]
     if not text:
-        print("(the sentiment sentences are not in $MINIDL_DATA or the cache: the recurrent models read the "
-              "8x8 digits as 8 rows of 8 pixels)\n")
-    rows = []
+        print("(the sentiment sentences are not in $MINIDL_DATA or the cache: the LSTM and the transformer read "
+              "the 8x8 digits as 8 rows of 8 pixels)\n")
+    rows, written = [], []
     for i, (kind, dataset, epochs, batch) in enumerate(plan, start=2):
         what = "rows of " if dataset == "digits" and kind != "cnn" else ""
         print(f"{i}. seed {kind} on {what}{DATASET_TITLES[dataset]}, {epochs} epoch(s)")
@@ -327,12 +327,12 @@ def demo(args) -> int:
         data = load_dataset(dataset, kind, limit, maxlen=maxlen)
         result = fit_and_evaluate(kind, dataset, epochs, batch, verbose=2 if fast else 1, data=data,
                                   maxlen=maxlen)
-        name = f"{kind}_{dataset}"
-        plot_history(result["history"], figures / f"demo_{name}.png",
-                     f"seed {kind} on {what}{DATASET_TITLES[dataset]}")
+        written.append(plot_history(result["history"], figures / f"demo_{kind}_{dataset}.png",
+                                    f"seed {kind} on {what}{DATASET_TITLES[dataset]}"))
         if kind == "cnn":
             (_, _), (xt, yt), _ = data
-            _plot_digit_predictions(result["model"], xt, yt, figures / "demo_cnn_digits_predictions.png")
+            written.append(figures / "demo_cnn_digits_predictions.png")
+            _plot_digit_predictions(result["model"], xt, yt, written[-1])
         rows.append((kind, f"{what}{DATASET_TITLES[dataset]}", result))
         print(f"   test accuracy {result['test_accuracy']:.3f}\n")
 
@@ -341,7 +341,8 @@ def demo(args) -> int:
         epochs = len(r["history"].history["loss"])
         print(f"{kind:<12} {what:<28} {r['n_train']:>5}/{r['n_test']:<5} {epochs:>6} {r['train_seconds']:>8.1f} "
               f"{r['test_accuracy']:>14.3f}")
-    print(f"\nfigures: {', '.join(sorted(str(p) for p in figures.glob('demo_*.png')))}")
+    print("(seconds: training, including a pass over the test set after each epoch for the curves)")
+    print(f"\nfigures: {', '.join(str(p) for p in written)}")
     return 0 if ok else 1
 
 
