@@ -8,7 +8,8 @@
 ``train`` builds one of the three seed models with ``minidl.keras``, trains it with a progress bar,
 prints the test accuracy and writes into ``--out`` the model (``model.keras``, which
 ``keras.models.load_model`` reads; its weights alone in ``model.weights.npz``; its architecture in
-``model.json``), the run's figures (``run.json``) and a training-curve figure (``curves.png``).
+``model.json``), the run's settings, accuracy and per-epoch history (``run.json``) and a
+training-curve figure (``curves.png``).
 Image datasets feed the recurrent and transformer models one image row per step (28 steps of 28
 pixels for MNIST), without the Embedding (see ``build_model`` for the 8-pixel rows of the digits).
 ``MINIDL_FAST=1`` (or ``demo --fast``) makes the demo a few-second smoke run.
@@ -90,6 +91,7 @@ def build_model(kind, input_shape, num_classes, num_words=1000, text=False):
     L = keras.layers
     if kind not in MODELS:
         raise UsageError(f"unknown model {kind!r}; choose one of {', '.join(MODELS)}")
+
     def head():
         return [L.Dense(64, activation="relu"), L.Dense(num_classes, activation="softmax")]
 
@@ -232,8 +234,8 @@ def train(args) -> int:
 
 def save_run(result, out, args):
     """Write the model into ``out``: ``model.keras`` (for ``keras.models.load_model``), its weights
-    alone (``model.weights.npz``), its architecture (``model.json``) and the run's figures and
-    per-epoch history (``run.json``). Nothing is pickled."""
+    alone (``model.weights.npz``), its architecture (``model.json``) and the run's settings,
+    accuracy and per-epoch history (``run.json``). Nothing is pickled."""
     import json
 
     model = result["model"]
