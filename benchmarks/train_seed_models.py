@@ -17,8 +17,11 @@ Workloads (targets from the project's issue):
                          8 heads of key_dim 4)
                                                                              test accuracy >= 97%
 
-Data come from $MINIDL_DATA (or the download cache). Runs on 2 CPU threads unless told otherwise;
-``--device cuda`` where CuPy and a GPU are present. ``--json FILE`` also writes the figures as JSON.
+Data come from $MINIDL_DATA (or the download cache). BLAS runs on 2 threads unless the usual
+variables say otherwise: on a machine shared with other jobs, ``OPENBLAS_NUM_THREADS=1
+OMP_NUM_THREADS=1`` keeps the times steady (spinning BLAS threads of two processes on two cores
+can slow both by orders of magnitude). ``--device cuda`` where CuPy and a GPU are present.
+``--json FILE`` also writes the figures, with per-epoch times and test accuracies, as JSON.
 """
 
 from __future__ import annotations
