@@ -59,11 +59,12 @@ class ScaledDotProductAttention(Function):
     Shapes: Q (..., L, E), K (..., S, E), V (..., S, Ev), M and D broadcast to (..., L, S),
     O (..., L, Ev). Fully masked rows (all of M −∞) get P = 0, hence O = 0 and zero gradients.
 
-    For speed the scores live in a buffer laid out key-first, (S, ..., L), seen through a view as
-    Sᵀ (..., S, L). The softmax reductions then run over the buffer's first axis: S passes over
-    long contiguous rows, instead of one short reduction per query row (for L = S = 100 the row
-    max is about 20 times faster this way); the matrix products read the view directly, since
-    each (S, L) matrix in it is an ordinary strided matrix.
+    For speed the scores are copied (with the mask added on the way) into a buffer laid out
+    key-first, (S, ..., L), seen through a view as Sᵀ (..., S, L). The softmax reductions then
+    run over the buffer's first axis: S passes over long contiguous rows, instead of one short
+    reduction per query row (for L = S = 100 the row max is about 20 times faster, far more than
+    the copy costs); the matrix products read the view directly, since each (S, L) matrix in it
+    is an ordinary strided matrix.
 
     Backward builds a graph of Tensor ops instead when a graph is being recorded
     (``create_graph=True``), so second derivatives work.
@@ -73,9 +74,13 @@ class ScaledDotProductAttention(Function):
         xp = ctx.xp
         batch = broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
         qs = q * scale  # (..., L, E): scaling Q costs L·E products instead of L·S
-        sbuf, st = _key_first_matmul(xp, k, qs.swapaxes(-1, -2), batch)  # (..., S, E) @ (..., E, L) -> Sᵀ
-        if mask is not None:
-            st += _swap_last(mask)  # (..., S, L)
+        scores_t = k @ qs.swapaxes(-1, -2)  # (..., S, E) @ (..., E, L) -> Sᵀ (..., S, L)
+        sbuf = xp.empty((k.shape[-2],) + batch + (q.shape[-2],), dtype=q.dtype)  # (S, ..., L)
+        st = xp.moveaxis(sbuf, 0, -2)  # (..., S, L), a view of sbuf
+        if mask is None:
+            st[...] = scores_t
+        else:
+            xp.add(scores_t, _swap_last(mask), out=st)
         m = sbuf.max(axis=0, keepdims=True)  # (1, ..., L) the largest score of each query row
         if mask is not None:
             m = xp.where(xp.isneginf(m), 0, m)  # fully masked rows: exp(−∞ − 0) = 0, not NaN
@@ -87,8 +92,8 @@ class ScaledDotProductAttention(Function):
         sbuf /= z  # now st is Pᵀ
         pdt = st if keep is None else st * _swap_last(keep)  # (Pd)ᵀ
         out = pdt.swapaxes(-1, -2) @ v  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)
-        ctx.pbuf, ctx.pt, ctx.pdt, ctx.qs, ctx.out = sbuf, st, pdt, qs, out
-        ctx.scale, ctx.keep, ctx.batch = scale, keep, batch
+        ctx.pt, ctx.pdt, ctx.qs, ctx.out = st, pdt, qs, out
+        ctx.scale, ctx.keep = scale, keep
         ctx.save_for_backward(q, k, v, mask)
         return out
 
@@ -102,13 +107,12 @@ class ScaledDotProductAttention(Function):
         dv = ctx.pdt @ dout if need_v else None  # (..., S, L) @ (..., L, Ev) -> (..., S, Ev)
         dq = dk = dmask = None
         if need_q or need_k or need_mask:
-            # (..., S, Ev) @ (..., Ev, L) -> (dPd)ᵀ (..., S, L), in a key-first buffer like Pᵀ
-            dbuf, dst = _key_first_matmul(xp, v.data, dout.swapaxes(-1, -2), ctx.batch)
+            dst = v.data @ dout.swapaxes(-1, -2)  # (..., S, Ev) @ (..., Ev, L) -> (dPd)ᵀ (..., S, L)
             if ctx.keep is not None:
                 dst *= _swap_last(ctx.keep)  # dPᵀ
             delta = xp.einsum("...le,...le->...l", dout, ctx.out)  # (..., L) = rowsum(dP ∘ P)
-            dbuf -= delta[None]
-            dbuf *= ctx.pbuf  # dst is now dSᵀ (..., S, L)
+            dst -= delta[..., None, :]
+            dst *= ctx.pt  # dSᵀ (..., S, L)
             if need_q:
                 dq = dst.swapaxes(-1, -2) @ k.data  # (..., L, S) @ (..., S, E) -> (..., L, E)
                 dq *= ctx.scale
@@ -117,16 +121,6 @@ class ScaledDotProductAttention(Function):
             if need_mask:
                 dmask = dst.swapaxes(-1, -2)  # (..., L, S)
         return _wrap(dq), _wrap(dk), _wrap(dv), _wrap(dmask), None, None
-
-
-def _key_first_matmul(xp, a, b, batch):
-    """a @ b for a (..., S, X) and b (..., X, L), written into a new buffer laid out (S, *batch, L);
-    returns the buffer and the view of it as (*batch, S, L)."""
-    S, L = a.shape[-2], b.shape[-1]
-    buf = xp.empty((S,) + batch + (L,), dtype=a.dtype)
-    view = xp.moveaxis(buf, 0, -2)  # (*batch, S, L)
-    xp.matmul(xp.broadcast_to(a, batch + a.shape[-2:]), xp.broadcast_to(b, batch + b.shape[-2:]), out=view)
-    return buf, view
 
 
 def _attention_backward_graph(ctx, q, k, v, mask, dy):
