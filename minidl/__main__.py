@@ -173,9 +173,13 @@ def plot_history(history, path, title):
 
 # ---- train ---------------------------------------------------------------------------------------
 def fit_and_evaluate(kind, dataset, epochs, batch_size, limit=None, device="cpu", verbose=1, seed=0,
-                     validation=True, data=None, num_words=1000, maxlen=100, summary=False):
+                     validation=True, data=None, num_words=1000, maxlen=100, summary=False, early_stopping=None):
     """Build, train and evaluate one seed model; returns a dict with the model, history, test
-    accuracy and timings."""
+    accuracy and timings.
+
+    ``validation``: evaluate the test set after each epoch (for the curves; it never steers
+    training). ``early_stopping=P``: instead hold out the last 10% of the training data, stop
+    when its accuracy has not improved for P epochs and keep the weights of its best epoch."""
     import minidl
 
     (x, y), (xt, yt), num_classes = data or load_dataset(dataset, kind, limit, num_words, maxlen)
@@ -185,9 +189,15 @@ def fit_and_evaluate(kind, dataset, epochs, batch_size, limit=None, device="cpu"
     if summary:
         model.summary()
     timer = _epoch_timer()
+    callbacks, held_out = [timer], {"validation_data": (xt, yt) if validation else None}
+    if early_stopping:
+        from minidl.keras.callbacks import EarlyStopping
+
+        callbacks.append(EarlyStopping(monitor="val_accuracy", patience=early_stopping, restore_best_weights=True))
+        held_out = {"validation_split": 0.1}
     start = time.perf_counter()
     history = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True,
-                        validation_data=(xt, yt) if validation else None, callbacks=[timer])
+                        callbacks=callbacks, **held_out)
     train_s = time.perf_counter() - start
     loss, accuracy = model.evaluate(xt, yt, batch_size=256, verbose=0)
     per_epoch = sum(timer.seconds) / max(len(timer.seconds), 1)
