@@ -4,7 +4,7 @@ distinct characters), the corpus of Karpathy's char-rnn, for character-level lan
     text = tiny_shakespeare.load_data()
     vocab = CharVocab(text)                  # 65 characters, sorted
     ids = vocab.encode(text)                 # int64 (1115394,)
-    (x, y) = windows(ids[:1000], 32)         # inputs and next-character targets, (969, 32) each
+    x, y = windows(ids[:1000], 32)           # inputs and next-character targets, (968, 32) each
 
 ``input.txt`` is looked up in ``root``, ``$MINIDL_DATA/tinyshakespeare``, the cache, else
 downloaded; it must have the SHA-256 below (the one published for char-rnn's file). The text is
