@@ -263,10 +263,11 @@ def test_tokenizer_by_hand():
     tok_oov = Tokenizer(num_words=4, oov_token="<unk>").fit_on_texts(texts)
     assert tok_oov.word_index["<unk>"] == 1 and tok_oov.word_index["the"] == 2
     assert tok_oov.texts_to_sequences(["the dog sat on a cat", ""]) == [[2, 1, 1, 1, 1, 3], []]
-    assert tok_oov.sequences_to_texts([[2, 1, 3, 0]]) == ["the <unk> cat"]
+    assert tok_oov.sequences_to_texts([[2, 1, 3, 0]]) == ["the <unk> cat <unk>"]  # Keras: 0 is not a word
     chars = Tokenizer(char_level=True).fit_on_texts(["abba", "Ca"])
     assert chars.word_index == {"a": 1, "b": 2, "c": 3}
     assert chars.texts_to_sequences(["cab"]) == [[3, 1, 2]]
+    assert chars.sequences_to_texts([[3, 1, 2]]) == ["c a b"]
     # round trip through the JSON-ready config
     again = Tokenizer.from_config(tok_oov.get_config())
     assert again.word_index == tok_oov.word_index and again.document_count == 3

@@ -97,8 +97,10 @@ class Tokenizer:
         return out
 
     def sequences_to_texts(self, sequences):
-        """The words of each sequence joined by spaces (indices that are not kept are skipped or
-        shown as the ``oov_token``)."""
+        """The words of each sequence joined by single spaces (also for ``char_level``, as Keras).
+        Indices that are not kept (unknown, or ``>= num_words``) are dropped, or shown as the
+        ``oov_token`` when there is one; as in Keras, that includes padding zeros, so strip those
+        first."""
         out = []
         for seq in sequences:
             words = []
@@ -107,9 +109,9 @@ class Tokenizer:
                 word = self.index_word.get(i)
                 if word is not None and (self.num_words is None or i < self.num_words):
                     words.append(word)
-                elif self.oov_token is not None and i != 0:
+                elif self.oov_token is not None:
                     words.append(self.oov_token)
-            out.append(("" if self.char_level else " ").join(words))
+            out.append(" ".join(words))
         return out
 
     def get_config(self):
