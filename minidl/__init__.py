@@ -6,10 +6,13 @@
     x.grad          # tensor([2., 4.])
 """
 
-from . import (
+from . import (  # noqa: E402
     autograd,  # noqa: E402
     backend,
+    data,
     functional,  # noqa: E402
+    nn,
+    optim,
 )
 from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Device as device
@@ -52,7 +55,6 @@ from .functional import (  # noqa: E402
 )
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
 from .serialization import load, save  # noqa: E402
-from . import data, nn, optim  # noqa: E402
 from .tensor import (
     Tensor,
     arange,

@@ -19,6 +19,26 @@ from .activation import (
     softmax_composed,
     softplus,
 )
+from .attention import (
+    attention_weights,
+    multi_head_attention_forward,
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_composed,
+)
+from .conv import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    conv2d_composed,
+    fold,
+    max_pool1d,
+    max_pool2d,
+    max_pool2d_composed,
+    unfold,
+)
 from .elementwise import (
     abs,
     add,
@@ -64,6 +84,27 @@ from .loss import (
     nll_loss,
 )
 from .normalization import batch_norm, batch_norm_composed, layer_norm, layer_norm_composed
+from .recurrent import (
+    cell_gates_concatenated,
+    cell_gates_split,
+    concat_cell_weights,
+    gru,
+    gru_cell,
+    gru_cell_composed,
+    gru_layer,
+    gru_layer_composed,
+    lstm,
+    lstm_cell,
+    lstm_cell_composed,
+    lstm_layer,
+    lstm_layer_composed,
+    rnn_layer,
+    rnn_layer_composed,
+    rnn_relu,
+    rnn_relu_cell,
+    rnn_tanh,
+    rnn_tanh_cell,
+)
 from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from .shape import (
     broadcast_to,
@@ -88,45 +129,4 @@ from .shape import (
     transpose,
     unsqueeze,
     view,
-)
-from .conv import (
-    adaptive_avg_pool1d,
-    adaptive_avg_pool2d,
-    avg_pool1d,
-    avg_pool2d,
-    conv1d,
-    conv2d,
-    conv2d_composed,
-    fold,
-    max_pool1d,
-    max_pool2d,
-    max_pool2d_composed,
-    unfold,
-)
-from .recurrent import (
-    cell_gates_concatenated,
-    cell_gates_split,
-    concat_cell_weights,
-    gru,
-    gru_cell,
-    gru_cell_composed,
-    gru_layer,
-    gru_layer_composed,
-    lstm,
-    lstm_cell,
-    lstm_cell_composed,
-    lstm_layer,
-    lstm_layer_composed,
-    rnn_layer,
-    rnn_layer_composed,
-    rnn_relu,
-    rnn_relu_cell,
-    rnn_tanh,
-    rnn_tanh_cell,
-)
-from .attention import (
-    attention_weights,
-    multi_head_attention_forward,
-    scaled_dot_product_attention,
-    scaled_dot_product_attention_composed,
 )

@@ -1,6 +1,7 @@
 """minidl.nn: modules with PyTorch's names, parameter names, shapes and initialisation."""
 
 from . import init, utils
+from .attention import MultiheadAttention, PositionalEncoding, TransformerEncoder, TransformerEncoderLayer
 from .layers import (
     ELU,
     GELU,
@@ -27,5 +28,4 @@ from .layers import (
 )
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential
-from .attention import MultiheadAttention, PositionalEncoding, TransformerEncoder, TransformerEncoderLayer
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, RNNCellBase, RNNBase
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
