@@ -11,8 +11,9 @@ Workloads (forward + backward, a random upstream gradient):
                 batch 32, training mode, dropout 0
   layer_drop    the same layer with the default dropout 0.1 (each framework draws its own masks)
 
-The two frameworks' steps alternate within each round, so that a busy machine slows both alike;
-the median of each is printed with the ratio minidl / torch (target: at most 1.5 for sdpa and layer).
+The two frameworks run in alternating blocks, so that a busy machine slows both alike; the median
+of each is printed with the ratio minidl / torch (target: at most 1.5 for sdpa and layer). On a
+machine shared with other work the figures, the 2-thread BLAS ones most of all, are noisy.
 """
 
 from __future__ import annotations
@@ -104,18 +105,21 @@ WORKLOADS = {
 }
 
 
-def compare(step_a, step_b, repeats, warmup=3):
-    """Median seconds of two steps, run alternately."""
-    for _ in range(warmup):
-        step_a(), step_b()
+def compare(step_a, step_b, repeats, rounds=4):
+    """Median seconds of two steps, timed in alternating blocks of ``repeats // rounds`` runs.
+
+    Blocks, not single steps, alternate: after a call each library's worker threads keep spinning
+    for a while, and would steal the cores from the other library's next step. The first step
+    of each block is a warm-up and is not counted."""
     times_a, times_b = [], []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step_a()
-        times_a.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        step_b()
-        times_b.append(time.perf_counter() - t)
+    per_block = max(1, repeats // rounds)
+    for _ in range(rounds):
+        for step, times in ((step_a, times_a), (step_b, times_b)):
+            step()
+            for _ in range(per_block):
+                t = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - t)
     return statistics.median(times_a), statistics.median(times_b)
 
 
@@ -132,7 +136,7 @@ def main():
     torch.set_num_threads(2)
     torch.manual_seed(0)
     minidl.manual_seed(0)
-    print(f"float32, 2 threads, median of {args.repeats} alternating runs after warm-up; numpy {np.__version__}, "
+    print(f"float32, 2 threads, median of {args.repeats} runs in 4 alternating blocks; numpy {np.__version__}, "
           f"torch {torch.__version__}")
     print(f"{'workload':<14}{'minidl ms':>11}{'torch ms':>11}{'ratio':>8}")
     for name in args.workloads:
