@@ -25,14 +25,18 @@ def _set_threads(n: int):
 
 
 def median_times(fns, repeats, rounds=5):
-    """Median and minimum seconds of each function. The functions take turns in blocks (``rounds`` blocks
-    each): a busy spell on the machine then slows all of them alike, while within a block only
-    one library's thread pool is awake (two pools spinning at once would fight for the cores)."""
+    """Median and minimum seconds of each function. The functions take turns in blocks (``rounds``
+    blocks each): a busy spell on the machine then slows all of them alike, while within a block
+    only one library's thread pool is awake (two pools spinning at once would fight for the cores)."""
     times = [[] for _ in fns]
     per_round = max(1, repeats // rounds)
     for _ in range(rounds):
         for fn, ts in zip(fns, times):
-            fn()  # wake this library's threads and caches
+            # a quarter second of warm-up: the other library's idle threads stop spinning
+            # (OpenBLAS and OpenMP workers busy-wait for a while after their last task)
+            start = time.perf_counter()
+            while time.perf_counter() - start < 0.25:
+                fn()
             for _ in range(per_round):
                 start = time.perf_counter()
                 fn()

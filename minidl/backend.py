@@ -8,6 +8,8 @@ file that imports CuPy, and it does so lazily, so minidl works without it.
 
 from __future__ import annotations
 
+import os
+
 import numpy
 
 _cupy = None
@@ -157,6 +159,28 @@ def sliding_windows(x, kernel_size, stride, dilation, axes):
     return _load_cupy().lib.stride_tricks.as_strided(x, tuple(shape), tuple(strides))
 
 
+def retain_host_memory() -> bool:
+    """Let freed NumPy buffers stay in the process heap for the next training step.
+
+    glibc's malloc gives blocks above a threshold straight back to the kernel and trims the
+    heap whenever its free top grows past a second threshold. A training step allocates and
+    frees tens of MB of activations and gradients, so by default every step faults that memory
+    in again (in a small CNN on 2 cores, about 40% of the step goes to the kernel). Fixing the
+    thresholds at 32 MB (smaller blocks come from the heap) and 256 MB (free heap kept) makes
+    the heap act as a memory pool, as CuPy's pool does on the GPU. glibc only (a no-op
+    elsewhere); returns whether it was applied. Done on import unless the environment
+    variable ``MINIDL_RETAIN_HOST_MEMORY`` is ``0``; it lasts for the life of the process.
+    """
+    import ctypes  # noqa: PLC0415 - only needed here
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # glibc's, through the process's own symbols
+    except Exception:  # no C library symbols to look up, or a libc without mallopt
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(m_trim_threshold, 256 << 20)) and bool(mallopt(m_mmap_threshold, 32 << 20))
+
+
 def synchronize():
     """Wait for all queued GPU work (nothing to wait for on the CPU)."""
     cp = _load_cupy()
@@ -189,3 +213,7 @@ def rng_for(device: Device):
             seed = _seed if _seed is not None else int(_host_rng.integers(2**31))
             _device_rngs[key] = cp.random.default_rng(seed + device.index)
     return _device_rngs[key]
+
+
+if os.environ.get("MINIDL_RETAIN_HOST_MEMORY", "1") != "0":
+    retain_host_memory()
