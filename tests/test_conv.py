@@ -390,6 +390,30 @@ def test_unbatched_inputs_match_batched():
     assert F.adaptive_avg_pool1d(x1, 4).shape == (3, 4)
 
 
+@pytest.mark.parametrize("stride,dilation", [((1, 1), (1, 1)), ((2, 1), (1, 2)), ((3, 2), (2, 1))])
+def test_sliding_windows_is_a_view_of_every_window(stride, dilation):
+    a = np.arange(2 * 3 * 7 * 8, dtype=np.float64).reshape(2, 3, 7, 8)
+    win = minidl.backend.sliding_windows(a, (2, 3), stride, dilation, axes=(2, 3))
+    OH, OW = (_out(n, k, s, 0, 0, d) for n, k, s, d in zip((7, 8), (2, 3), stride, dilation))
+    assert win.shape == (2, 3, OH, OW, 2, 3) and np.shares_memory(win, a)
+    for oh, ow, i, j in np.ndindex(OH, OW, 2, 3):
+        r, c = oh * stride[0] + i * dilation[0], ow * stride[1] + j * dilation[1]
+        assert (win[:, :, oh, ow, i, j] == a[:, :, r, c]).all()
+    if stride == dilation == (1, 1):
+        expected = np.lib.stride_tricks.sliding_window_view(a, (2, 3), axis=(2, 3))
+        assert (win == expected).all()
+
+
+def test_retain_host_memory_is_applied_and_repeatable():
+    import platform
+
+    applied = minidl.backend.retain_host_memory()
+    assert isinstance(applied, bool)
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert applied
+    assert minidl.backend.retain_host_memory() == applied
+
+
 def test_fold_of_ones_counts_window_overlaps():
     """fold(unfold(x)) = x · (how many windows cover each pixel)."""
     x = tensor(np.random.default_rng(5).standard_normal((2, 3, 5, 6)))
