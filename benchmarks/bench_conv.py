@@ -4,7 +4,9 @@ Seed CNN (batch 32, 1x28x28): Conv 32 3x3 + ReLU, MaxPool 2, Conv 64 3x3 + ReLU,
 Flatten, Linear 1600->128 + ReLU, Linear 128->10. Each row times forward + backward (random
 upstream gradient) of one piece, as the median of several runs after a warm-up; both libraries
 use 2 CPU threads. When minidl.nn and minidl.optim provide the layers, the full training step
-(cross-entropy, backward, Adam) is timed too.
+(cross-entropy, backward, Adam) is timed too. minidl keeps freed host memory in the heap
+(``minidl.backend.retain_host_memory``); run with MINIDL_RETAIN_HOST_MEMORY=0 to see the steps
+without it, when every step faults its arrays in again.
 
     .venv/bin/python benchmarks/bench_conv.py [--repeats 30] [--batch 32] [--threads 2]
 """

@@ -126,7 +126,7 @@ class Fold(Function):
         return Unfold.apply(dy, *ctx.conf), None, None, None, None, None
 
 
-def _spatial_args(op, x, kernel_size, dilation, padding, stride):
+def _spatial_args(op, kernel_size, dilation, padding, stride):
     kernel = _ntuple(kernel_size, 2, "kernel_size", op)
     dilation = _ntuple(dilation, 2, "dilation", op)
     padding = _ntuple(padding, 2, "padding", op, minimum=0)
@@ -140,7 +140,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002 -
     input: (N, C, H, W) or unbatched (C, H, W)  ->  (N, C*KH*KW, L) or (C*KH*KW, L), L = OH*OW."""
     if input.ndim not in (3, 4):
         raise ValueError(f"unfold: expected a 3-D (unbatched) or 4-D (batched) input, got shape {input.shape}")
-    kernel, dilation, pads, stride = _spatial_args("unfold", input, kernel_size, dilation, padding, stride)
+    kernel, dilation, pads, stride = _spatial_args("unfold", kernel_size, dilation, padding, stride)
     _check_fits("unfold", input.shape[-2:], kernel, dilation, pads)
     if input.ndim == 3:
         return Unfold.apply(input.unsqueeze(0), kernel, dilation, pads, stride).squeeze(0)
@@ -154,7 +154,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # n
     if input.ndim not in (2, 3):
         raise ValueError(f"fold: expected a 2-D (unbatched) or 3-D (batched) input, got shape {input.shape}")
     size = _ntuple(output_size, 2, "output_size", "fold")
-    kernel, dilation, pads, stride = _spatial_args("fold", input, kernel_size, dilation, padding, stride)
+    kernel, dilation, pads, stride = _spatial_args("fold", kernel_size, dilation, padding, stride)
     _check_fits("fold", size, kernel, dilation, pads)
     KK = kernel[0] * kernel[1]
     CKK, L = input.shape[-2:]
