@@ -455,7 +455,8 @@ def _first_max_hits(xp, win, y):
 
     win: (N, C, OH, OW, KH, KW) view, y: (N, C, OH, OW) the window maxima."""
     KH, KW = win.shape[-2:]
-    nan = y.dtype.kind == "f" and bool(xp.isnan(y).any())
+    # one pass without a temporary: a NaN makes the sum NaN (so can inf − inf, which only costs the slower path)
+    nan = y.dtype.kind == "f" and bool(xp.isnan(y.sum()))
     hit = xp.empty_like(y, dtype=bool)  # in y's memory order: mixing orders makes every op slow
     claimed = xp.empty_like(y, dtype=bool) if KH * KW > 1 else None
     for k in range(KH * KW):
