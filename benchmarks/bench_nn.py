@@ -215,29 +215,40 @@ WORKLOADS = {
 }
 
 
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def peak_memory_child(framework):
-    """Run in a child process: peak RSS growth (MiB) over 5 CNN steps after set-up."""
-    import resource
+    """Run in a child process: how far the peak resident size rises above the resident size
+    before the model is built, over 5 training steps (MiB; Linux: the peak is reset through
+    /proc/self/clear_refs first). For minidl also the peak of its traced array memory."""
+    import tracemalloc
 
     if framework == "torch":
         import torch
 
         torch.set_num_threads(2)
-        step = torch_cnn(torch)
-    else:
-        step = minidl_cnn()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current resident size
+    base = _status_kib("VmRSS")
+    tracemalloc.start()
+    step = torch_cnn(torch) if framework == "torch" else minidl_cnn()
     for _ in range(5):
         step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"mib": (peak - base) / 1024}))
+    traced = tracemalloc.get_traced_memory()[1] / 2**20
+    print(json.dumps({"rss": (_status_kib("VmHWM") - base) / 1024, "traced": traced}))
 
 
 def peak_memory(framework):
     out = subprocess.run(
         [sys.executable, __file__, "--memory-child", framework], capture_output=True, text=True, check=True
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])["mib"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -270,11 +281,11 @@ def main():
             t_cell = median_time(torch_lstm(torch, cell_loop=True), args.repeats)
             print(f"{'  vs LSTMCell loop':<25}{t_cell * 1e3:>11.2f}{t_minidl / t_cell:>8.2f}{1.0:>8.1f}")
     if "cnn" in args.workloads:
-        mem_minidl = peak_memory("minidl")
-        line = f"peak memory of the CNN step: minidl {mem_minidl:.1f} MiB"
+        mem = peak_memory("minidl")
+        line = f"CNN step, peak resident growth: minidl {mem['rss']:.1f} MiB"
         if torch is not None:
-            line += f", torch {peak_memory('torch'):.1f} MiB"
-        print(line)
+            line += f", torch {peak_memory('torch')['rss']:.1f} MiB"
+        print(line + f"; minidl's peak traced array memory {mem['traced']:.1f} MiB")
 
 
 if __name__ == "__main__":
