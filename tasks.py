@@ -4,7 +4,8 @@
     python3 tasks.py demo     # create/reuse .venv, install minidl, run the demo
     python3 tasks.py test     # create/reuse .venv, install test tools, ruff + the whole test suite
 
-Extra arguments after ``test`` go to pytest (``python3 tasks.py test -k conv``).
+Extra arguments after ``test`` go to pytest (``python3 tasks.py test -k conv``). The suite
+includes the notebooks (``pytest --nbmake``, run in their fast setting unless ``MINIDL_FAST=0``).
 Set ``MINIDL_ORACLE=0`` to skip installing PyTorch (the optional test oracle).
 """
 
@@ -52,6 +53,8 @@ def test(args):
     ensure(extras)
     if run(PY, "-m", "ruff", "check", ".") != 0:
         return 1
+    os.environ.setdefault("MINIDL_FAST", "1")  # notebooks: small data, few epochs
+    os.environ.setdefault("MPLBACKEND", "Agg")
     return run(PY, "-m", "pytest", *args)
 
 

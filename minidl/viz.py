@@ -1,0 +1,221 @@
+"""Pictures for teaching: the computational graph of a Tensor and training curves (matplotlib only).
+
+``draw_graph(y)`` walks ``y.grad_fn`` back to the leaves, the same walk ``backward`` does, and
+draws every Function (the op, by class name) and every Tensor (shape, and gradient when it has
+one) as a box, with arrows in the direction data flows in the forward pass. Boxes are laid out
+by depth: leaves on the left, ``y`` on the right.
+
+``savefig(fig, name)`` writes ``figures/<name>`` at the root of the repository, found from the
+current folder (a notebook runs in ``notebooks/``) or from where ``minidl`` is installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["draw_graph", "plot_training_curves", "figures_dir", "savefig"]
+
+
+def _fmt_array(a, max_items=4):
+    a = np.asarray(a.get() if hasattr(a, "get") else a)  # CuPy arrays come to the host
+    flat = a.reshape(-1)
+    items = ", ".join(f"{v:.3g}" for v in flat[:max_items])
+    if flat.size > max_items:
+        items += ", …"
+    return f"[{items}]" if a.ndim else items
+
+
+def _tensor_label(t: Tensor, name: str | None, show_values: bool):
+    head = name + " " if name else ""
+    lines = [f"{head}{tuple(t.shape)}"]
+    if show_values and t.data.size <= 4:
+        lines.append("= " + _fmt_array(t.data))
+    if t.grad is not None:
+        lines.append("grad " + _fmt_array(t.grad.data))
+    return "\n".join(lines)
+
+
+def _collect(root: Tensor):
+    """Nodes and edges of the graph that ends in ``root``.
+
+    Nodes are ``("t", tensor)`` and ``("f", function)`` keyed by ``id``; an edge ``(a, b)``
+    means data flows from node ``a`` into node ``b`` in the forward pass."""
+    nodes = {id(root): ("t", root)}
+    edges = []
+    stack = [root]
+    seen_fn = set()
+    while stack:
+        t = stack.pop()
+        fn = t.grad_fn
+        if fn is None or id(fn) in seen_fn:
+            if fn is not None:
+                edges.append((id(fn), id(t)))
+            continue
+        seen_fn.add(id(fn))
+        nodes[id(fn)] = ("f", fn)
+        edges.append((id(fn), id(t)))
+        for inp in fn.inputs:
+            if inp is None:
+                continue
+            if id(inp) not in nodes:
+                nodes[id(inp)] = ("t", inp)
+                stack.append(inp)
+            edges.append((id(inp), id(fn)))
+    edges = list(dict.fromkeys(edges))
+    return nodes, edges
+
+
+def _depths(nodes, edges, root_key):
+    """Longest distance of each node from the root (so every arrow points to a smaller depth)."""
+    consumers = {k: [] for k in nodes}
+    for a, b in edges:
+        consumers[a].append(b)
+    depth = {}
+
+    # Reverse topological order from the root: a node's depth is 1 + max over its consumers.
+    order, visited = [], set()
+    producers = {k: [] for k in nodes}
+    for a, b in edges:
+        producers[b].append(a)
+    stack = [(root_key, False)]
+    while stack:
+        k, done = stack.pop()
+        if done:
+            order.append(k)
+            continue
+        if k in visited:
+            continue
+        visited.add(k)
+        stack.append((k, True))
+        stack.extend((p, False) for p in producers[k] if p not in visited)
+    for k in reversed(order):  # consumers before producers
+        depth[k] = 0 if not consumers[k] else 1 + max(depth[c] for c in consumers[k])
+    return depth
+
+
+def draw_graph(tensor: Tensor, names: dict | None = None, ax=None, show_values: bool = True):
+    """Draw the computational graph that produced ``tensor``; return the matplotlib Figure.
+
+    ``names`` maps labels to Tensors (``{"x": x, "w": w}``) to name some boxes. Op boxes
+    (orange) carry the Function's class name; tensor boxes (blue for leaves, grey otherwise)
+    carry the shape, the values when there are at most four, and ``grad`` when present (call
+    ``retain_grad()`` on intermediate tensors to keep theirs). One box per node; the figure's
+    ``minidl_nodes`` attribute lists the node labels in drawing order.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"draw_graph: expected a Tensor, got {type(tensor).__name__}")
+    label_of = {id(t): n for n, t in (names or {}).items()}
+    nodes, edges = _collect(tensor)
+    depth = _depths(nodes, edges, id(tensor))
+    max_depth = max(depth.values())
+    columns = {}
+    for k in nodes:  # insertion order: root first, then a depth-first walk
+        columns.setdefault(depth[k], []).append(k)
+
+    col_w, row_h, box_w, box_h = 3.8, 1.5, 3.2, 1.1
+    n_rows = max(len(c) for c in columns.values())
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * (max_depth + 1) * col_w / 1.6), max(2.5, 1.2 * n_rows)))
+    else:
+        fig = ax.figure
+    pos = {}
+    for d, keys in columns.items():
+        x = (max_depth - d) * col_w
+        for i, k in enumerate(keys):
+            y = (i - (len(keys) - 1) / 2) * row_h
+            pos[k] = (x, y)
+
+    labels = []
+    for k, (kind, obj) in nodes.items():
+        x, y = pos[k]
+        if kind == "f":
+            text, face = type(obj).__name__, "#fdd9a0"
+        else:
+            text = _tensor_label(obj, label_of.get(k), show_values)
+            face = "#c6dbef" if obj.grad_fn is None else "#e5e5e5"
+        box = FancyBboxPatch(
+            (x - box_w / 2, y - box_h / 2), box_w, box_h,
+            boxstyle="round,pad=0.05", facecolor=face, edgecolor="black", linewidth=1.0,
+        )
+        ax.add_patch(box)
+        ax.text(x, y, text, ha="center", va="center", fontsize=7, family="monospace")
+        labels.append(text)
+    for a, b in edges:
+        (xa, ya), (xb, yb) = pos[a], pos[b]
+        ax.annotate(
+            "", xy=(xb - box_w / 2, yb), xytext=(xa + box_w / 2, ya),
+            arrowprops=dict(arrowstyle="->", color="#444444", shrinkA=2, shrinkB=2),
+        )
+    ax.set_xlim(-col_w / 2 - 0.2, max_depth * col_w + col_w / 2 + 0.2)
+    half = max(n_rows * row_h / 2, box_h)
+    ax.set_ylim(-half - 0.2, half + 0.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    fig.minidl_nodes = labels
+    return fig
+
+
+def plot_training_curves(history: dict, title: str | None = None, ax=None):
+    """Plot a training history ``{"loss": [...], "val_loss": [...], "accuracy": [...]}``.
+
+    Keys with "loss" in their name share the left panel; any others (metrics) go to a right
+    panel. ``history`` may also be a Keras ``History`` (its ``.history`` dict). Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    history = getattr(history, "history", history)
+    if not history:
+        raise ValueError("plot_training_curves: the history is empty")
+    losses = {k: v for k, v in history.items() if "loss" in k}
+    metrics = {k: v for k, v in history.items() if "loss" not in k}
+    groups = [g for g in (losses, metrics) if g]
+    if ax is None:
+        fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.5), squeeze=False)
+        axes = list(axes[0])
+    else:
+        fig, axes = ax.figure, [ax] * len(groups)
+    for a, group, ylabel in zip(axes, groups, ["loss" if losses else "metric", "metric"]):
+        for k, values in group.items():
+            values = [float(v) for v in values]
+            a.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 30 else None, label=k)
+        a.set_xlabel("epoch")
+        a.set_ylabel(ylabel)
+        a.grid(alpha=0.3)
+        a.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def figures_dir() -> Path:
+    """The repository's ``figures/`` folder (created if missing).
+
+    Looked for upwards from the current folder (a folder holding both ``pyproject.toml`` and
+    ``minidl/``), then next to the installed package."""
+    cwd = Path.cwd().resolve()
+    for p in (cwd, *cwd.parents):
+        if (p / "pyproject.toml").is_file() and (p / "minidl").is_dir():
+            root = p
+            break
+    else:
+        root = Path(__file__).resolve().parents[1]
+    out = root / "figures"
+    out.mkdir(exist_ok=True)
+    return out
+
+
+def savefig(fig, name: str, dpi: int = 110) -> Path:
+    """Save ``fig`` as ``figures/<name>`` (``.png`` added when missing); return the path."""
+    if not name.endswith(".png"):
+        name += ".png"
+    path = figures_dir() / name
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
