@@ -20,7 +20,7 @@ from .tensor import Tensor
 __all__ = ["draw_graph", "plot_training_curves", "figures_dir", "savefig"]
 
 
-def _fmt_array(a, max_items=4):
+def _fmt_array(a, max_items=3):
     a = np.asarray(a.get() if hasattr(a, "get") else a)  # CuPy arrays come to the host
     flat = a.reshape(-1)
     items = ", ".join(f"{v:.3g}" for v in flat[:max_items])

@@ -34,7 +34,7 @@ def test_notebook_committed_without_outputs(path):
     ]
     assert not dirty, (
         f"{path.name}: code cells {dirty} have outputs or execution counts; clear them with "
-        "`jupyter nbconvert --clear-output --inplace notebooks/*.ipynb`"
+        "`python tests/test_notebooks.py notebooks/*.ipynb` (or `jupyter nbconvert --clear-output --inplace`)"
     )
 
 
@@ -49,3 +49,19 @@ def test_every_figure_is_produced_by_code_in_the_repository():
     text = _producers()
     orphans = [p.name for p in FIGURES if p.stem not in text]
     assert not orphans, f"figures no notebook or script names (write the name literally): {orphans}"
+
+
+def clear_outputs(paths):
+    """Remove outputs and execution counts from notebooks in place (what the first test asks for)."""
+    for path in map(Path, paths):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":  # python tests/test_notebooks.py notebooks/*.ipynb
+    import sys
+
+    clear_outputs(sys.argv[1:] or NOTEBOOKS)
