@@ -14,15 +14,26 @@ load_profile("dev")
 
 
 def _devices():
-    found = ["cpu"]
+    """NumPy and the strict host arrays always, CuPy when a GPU is usable; ``MINIDL_TEST_DEVICES``
+    (comma-separated, e.g. ``cuda``) narrows the choice, as benchmarks/gpu_check.py does."""
+    found = ["cpu", "strict"]
     if backend.cupy_available():
         found.append("cuda")
+    wanted = os.environ.get("MINIDL_TEST_DEVICES")
+    if wanted:
+        found = [d for d in found if d in {w.strip() for w in wanted.split(",")}]
     return found
 
 
 @pytest.fixture(params=_devices())
 def device(request):
-    """Each backend present here: NumPy always, CuPy when a GPU is usable."""
+    """Each backend present here: NumPy and strict always, CuPy when a GPU is usable."""
+    return request.param
+
+
+@pytest.fixture(params=[d for d in _devices() if d != "cpu"] or [pytest.param("none", marks=pytest.mark.skip)])
+def other_device(request):
+    """Each backend besides NumPy (strict, and CuPy when a GPU is usable), to compare with the CPU."""
     return request.param
 
 
