@@ -94,4 +94,5 @@ half, float, double = float16, float32, float64  # noqa: A001
 long, int = int64, int32  # noqa: A001
 
 __version__ = "0.1.0"
+from . import cuda  # noqa: E402  (minidl.cuda: is_available, device_count, synchronize)
 from . import keras  # noqa: E402  (minidl.keras, the Keras-style facade)

@@ -23,8 +23,9 @@ _cupy_error: Exception | None = None
 
 GPU_INSTALL_HINT = (
     "install CuPy for your CUDA version, e.g. `pip install minidl[gpu]` "
-    "(or `pip install cupy-cuda12x` / `pip install cupy-cuda13x`)"
+    "(or CuPy for CUDA 12 or 13: `pip install cupy-cuda12x` / `pip install cupy-cuda13x`)"
 )
+NO_GPU_HINT = "check that an NVIDIA GPU and its driver are present (`nvidia-smi`), or use device 'cpu'"
 
 
 def _load_cupy():
@@ -311,6 +312,33 @@ class _StrictGenerator:
         return _strict_call(value, f"strict rng.{name}") if callable(value) else value
 
 
+class DeviceGenerator:
+    """The draws minidl makes off the host, built from the few methods that CuPy's
+    ``cupy.random.Generator`` and NumPy's share (``random``, ``standard_normal``, ``integers``,
+    ``permutation``), so the strict device draws exactly as the GPU does."""
+
+    def __init__(self, rng):
+        self._rng = rng
+
+    def random(self, size=None, dtype=numpy.float64):
+        return self._rng.random(size, dtype=dtype)
+
+    def standard_normal(self, size=None, dtype=numpy.float64):
+        return self._rng.standard_normal(size, dtype=dtype)
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return low + (high - low) * self._rng.random(size)
+
+    def normal(self, loc=0.0, scale=1.0, size=None):
+        return loc + scale * self._rng.standard_normal(size)
+
+    def integers(self, low, high=None, size=None, dtype=numpy.int64):
+        return self._rng.integers(low, high, size=size, dtype=dtype)
+
+    def permutation(self, x):
+        return self._rng.permutation(x)
+
+
 def get_array_module(*arrays):
     """The array module (``numpy`` or ``cupy``) that owns ``arrays``; NumPy for plain Python values."""
     for a in arrays:
@@ -343,7 +371,11 @@ def require_cuda(device: Device):
     try:
         count = cp.cuda.runtime.getDeviceCount()
     except Exception as exc:
-        raise RuntimeError(f"device '{device}': CuPy is installed but no CUDA GPU is usable ({exc})") from exc
+        raise RuntimeError(
+            f"device '{device}': CuPy is installed but no CUDA GPU is usable ({exc}); {NO_GPU_HINT}"
+        ) from exc
+    if count == 0:
+        raise RuntimeError(f"device '{device}': CuPy is installed but sees no CUDA GPU; {NO_GPU_HINT}")
     if device.index >= count:
         raise RuntimeError(f"device '{device}' does not exist: {count} CUDA device(s) visible")
     return cp
@@ -447,20 +479,21 @@ def manual_seed(seed: int):
 
 
 def rng_for(device: Device):
-    """The random generator for ``device`` (a ``numpy.random.Generator`` or CuPy's)."""
+    """The random generator for ``device``: a ``numpy.random.Generator`` on the CPU, a
+    ``DeviceGenerator`` (over CuPy's generator, or strict arrays) elsewhere."""
     if device.type == "cpu":
         return _host_rng
     key = str(device)
     if device.type == "strict":
         if key not in _device_rngs:
             seed = _seed if _seed is not None else int(_host_rng.integers(2**31))
-            _device_rngs[key] = _StrictGenerator(numpy.random.default_rng(seed + 1))
+            _device_rngs[key] = DeviceGenerator(_StrictGenerator(numpy.random.default_rng(seed + 1)))
         return _device_rngs[key]
     if key not in _device_rngs:
         cp = require_cuda(device)
         with cp.cuda.Device(device.index):
             seed = _seed if _seed is not None else int(_host_rng.integers(2**31))
-            _device_rngs[key] = cp.random.default_rng(seed + device.index)
+            _device_rngs[key] = DeviceGenerator(cp.random.default_rng(seed + device.index))
     return _device_rngs[key]
 
 
