@@ -9,6 +9,7 @@
 from . import (  # noqa: E402
     autograd,  # noqa: E402
     backend,
+    cuda,
     data,
     functional,  # noqa: E402
     nn,
@@ -94,5 +95,4 @@ half, float, double = float16, float32, float64  # noqa: A001
 long, int = int64, int32  # noqa: A001
 
 __version__ = "0.1.0"
-from . import cuda  # noqa: E402  (minidl.cuda: is_available, device_count, synchronize)
 from . import keras  # noqa: E402  (minidl.keras, the Keras-style facade)
