@@ -114,3 +114,35 @@ def test_device_generator_draws():
     n = g.normal(5.0, 0.1, size=1000)
     assert abs(n.mean() - 5.0) < 0.05
     assert sorted(g.permutation(5).tolist()) == [0, 1, 2, 3, 4] and g.integers(0, 3, size=4).max() < 3
+
+
+# ---- benchmarks/gpu_check.py without a GPU -------------------------------------------------------
+def _gpu_check():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_without_gpu_says_so_and_exits_0(no_cupy, capsys):
+    assert _gpu_check().main([]) == 0
+    out = capsys.readouterr().out
+    assert "no GPU check here: CuPy is not installed" in out and "pip install minidl[gpu]" in out
+
+
+def test_gpu_check_runs_its_steps_on_the_strict_device(capsys):
+    gpu_check = _gpu_check()
+    assert gpu_check.main(["--device", "strict", "--quick", "--repeats", "1", "--skip", "tests", "mnist", "torch"]) == 0
+    out = capsys.readouterr().out
+    for name in ("cnn", "lstm", "attention", "transformer", "cnn b16"):
+        assert f"\n{name} " in out
+    assert "faster than the CPU backend" in out
+    rows = [("cnn b256", 0.01, 0.2, 0.005)]
+    assert gpu_check.verdict(rows) == [
+        "cnn b256: 20.0x faster than the CPU backend (target >= 10x)",
+        "cnn b256: 2.00x torch's time on the same device (target <= 3x)",
+    ]
