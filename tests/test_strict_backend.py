@@ -296,3 +296,79 @@ def test_model_trains_on_strict():
         loss.backward()
         opt.step()
     assert loss.device == "strict" and np.isfinite(loss.item())
+
+
+# ---- nn layers and optimizers: built on the CPU, copied to the device, compared ------------------
+def _first(out):
+    return out[0] if isinstance(out, tuple) else out
+
+
+LAYERS = {
+    "linear": (lambda: nn.Linear(3, 2), (2, 3)),
+    "conv": (lambda: nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.MaxPool2d(2),
+                                   nn.AvgPool2d(1), nn.AdaptiveAvgPool2d(1), nn.Flatten()), (2, 2, 4, 4)),  # fmt: skip
+    "conv1d_norms": (lambda: nn.Sequential(nn.Conv1d(2, 3, 2), nn.Flatten(), nn.BatchNorm1d(9), nn.LayerNorm(9),
+                                           nn.Unflatten(1, (3, 3))), (3, 2, 4)),  # fmt: skip
+    "activations": (lambda: nn.Sequential(nn.ELU(), nn.GELU(), nn.LeakyReLU(0.1), nn.SiLU(), nn.Tanh(), nn.Sigmoid(),
+                                          nn.Softmax(-1), nn.LogSoftmax(-1), nn.Identity()), (2, 3)),  # fmt: skip
+    "cells": (lambda: nn.ModuleList([nn.RNNCell(3, 2), nn.GRUCell(3, 2), nn.LSTMCell(3, 2)]), (2, 3)),
+    "mha": (lambda: nn.MultiheadAttention(4, 2, batch_first=True), (2, 3, 4)),
+    "transformer": (lambda: nn.Sequential(nn.PositionalEncoding(4, batch_first=True),
+                                          nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0), 2)),
+                    (3, 2, 4)),  # fmt: skip
+}
+
+
+def _layer_out(model, x):
+    if isinstance(model, nn.ModuleList):
+        return sum(_first(cell(x)).sum() for cell in model)
+    if isinstance(model, nn.MultiheadAttention):
+        out, weights = model(x, x, x)
+        return out.sum() + weights.sum()
+    return (model(x) * minidl.tensor(np.linspace(-1, 1, int(np.prod(model(x).shape))), device=x.device)
+            .reshape(model(x).shape).to(x.dtype)).sum()  # fmt: skip
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_nn_layer_on_device_matches_cpu(name, other_device):
+    make, shape = LAYERS[name]
+    minidl.manual_seed(0)
+    ref = make().double()
+    model = make().double()
+    model.load_state_dict(ref.state_dict())
+    model.to(other_device)
+    x = np.random.default_rng(1).uniform(-1, 1, shape)
+    results = []
+    for m, dev in ((ref, "cpu"), (model, other_device)):
+        xt = minidl.tensor(x, dtype="float64", requires_grad=True, device=dev)
+        out = _layer_out(m, xt)
+        out.backward()
+        assert out.device == xt.grad.device == minidl.device(dev)
+        results.append([backend.as_numpy(out.data), backend.as_numpy(xt.grad.data)]
+                       + [backend.as_numpy(p.grad.data) for p in m.parameters() if p.grad is not None]
+                       + [backend.as_numpy(b.data) for b in m.buffers()])  # fmt: skip
+    assert len(results[0]) == len(results[1])
+    for i, (e, g) in enumerate(zip(*results)):
+        assert_close(g, e, rtol=1e-7, atol=1e-9, what=f"{name}: result {i}")
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_optimizer_on_device_matches_cpu(name, other_device):
+    from minidl import optim
+
+    kwargs = {"SGD": dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)}.get(name, dict(lr=0.1))
+    finals = []
+    for dev in ("cpu", other_device):
+        p = minidl.tensor([[1.0, -2.0], [0.5, 3.0]], dtype="float64", requires_grad=True, device=dev)
+        opt = optim.__dict__[name]([p], **kwargs)
+        sched = optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+        for _ in range(3):
+            opt.zero_grad()
+            ((p * p).sum() + p.sum()).backward()
+            optim.clip_grad_norm_([p], 5.0)
+            optim.clip_grad_value_([p], 4.0)
+            opt.step()
+            sched.step()
+        assert p.device == minidl.device(dev)
+        finals.append(backend.as_numpy(p.data))
+    assert_close(finals[1], finals[0], rtol=1e-12, atol=1e-12)
