@@ -364,11 +364,10 @@ class Tensor:
         src_data = src.data if isinstance(src, Tensor) else src
         if backend.device_of(src_data) != self.device if hasattr(src_data, "shape") else False:
             src_data = backend.to_device(src_data, self.device)
-        xp = backend.get_array_module(self.data)
+        shape = tuple(src_data.shape) if hasattr(src_data, "shape") else numpy.shape(src_data)  # host metadata
         try:
-            xp.broadcast_shapes(xp.shape(src_data), self.shape)
+            numpy.broadcast_shapes(shape, self.shape)
         except ValueError:
-            shape = xp.shape(src_data)
             raise RuntimeError(f"copy_: source of shape {shape} cannot be copied into {self.shape}") from None
         self.data[...] = src_data
         return self._bump()
@@ -666,7 +665,8 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
         array = data.data.copy()
         if device is None:
             device = data.device
-    elif hasattr(data, "__cuda_array_interface__") or type(data).__module__.startswith("cupy"):
+    elif (hasattr(data, "__cuda_array_interface__") or type(data).__module__.startswith("cupy")
+          or type(data) is backend.StrictArray):  # fmt: skip
         array = data.copy()
     elif isinstance(data, numpy.ndarray) or isinstance(data, numpy.generic):
         array = numpy.array(data)

@@ -251,6 +251,8 @@ def test_strict_device_round_trip_and_rng():
     (y * y).sum().backward()
     assert x.grad.device == "cpu" and x.grad.tolist() == [[2.0, -4.0]]
     assert y.cpu().device == "cpu" and isinstance(y.detach().cpu().numpy(), np.ndarray)
+    z = minidl.tensor(strict.ones((2,)))  # an array of the device stays there, as a CuPy array does
+    assert z.device == "strict" and z.tolist() == [1.0, 1.0]
     minidl.manual_seed(3)
     a = minidl.randn(4, device="strict")
     minidl.manual_seed(3)
