@@ -42,15 +42,22 @@ from minidl import optim as moptim  # noqa: E402
 B = 32
 
 
-def median_time(fn, repeats, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def median_times(fns, repeats, rounds=3, warmup=0.25):
+    """Median seconds per call of each function in ``fns``, timed in alternating blocks
+    (``rounds`` blocks each, every block warmed for ``warmup`` seconds first): the libraries'
+    thread pools then never compete, and slow spells of a shared machine hit all alike."""
+    times = [[] for _ in fns]
+    per_block = max(1, repeats // rounds)
+    for _ in range(rounds):
+        for fn, out in zip(fns, times):
+            start = time.perf_counter()
+            while time.perf_counter() - start < warmup:
+                fn()
+            for _ in range(per_block):
+                t = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
 
 
 # ---- workloads: each returns a zero-argument step function --------------------------------
@@ -254,7 +261,7 @@ def peak_memory(framework):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workloads", nargs="*", default=list(WORKLOADS))
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -267,19 +274,21 @@ def main():
     except ImportError:
         torch = None
     minidl.manual_seed(0)
-    print(f"threads: 2, batch {B}, float32, median of {args.repeats} runs after warm-up")
+    print(f"threads: 2, batch {B}, float32, median of {args.repeats} runs in 3 alternating warmed blocks")
     print(f"{'workload':<14}{'minidl ms':>11}{'torch ms':>11}{'ratio':>8}{'target':>8}")
     for name in args.workloads:
         make_minidl, make_torch, target = WORKLOADS[name]
-        t_minidl = median_time(make_minidl(), args.repeats)
         if torch is None:
+            (t_minidl,) = median_times([make_minidl()], args.repeats)
             print(f"{name:<14}{t_minidl * 1e3:>11.2f}{'-':>11}")
             continue
-        t_torch = median_time(make_torch(torch), args.repeats)
-        print(f"{name:<14}{t_minidl * 1e3:>11.2f}{t_torch * 1e3:>11.2f}{t_minidl / t_torch:>8.2f}{target:>8.1f}")
+        steps = [make_minidl(), make_torch(torch)]
         if name == "lstm":
-            t_cell = median_time(torch_lstm(torch, cell_loop=True), args.repeats)
-            print(f"{'  vs LSTMCell loop':<25}{t_cell * 1e3:>11.2f}{t_minidl / t_cell:>8.2f}{1.0:>8.1f}")
+            steps.append(torch_lstm(torch, cell_loop=True))
+        t_minidl, t_torch, *t_cell = median_times(steps, args.repeats)
+        print(f"{name:<14}{t_minidl * 1e3:>11.2f}{t_torch * 1e3:>11.2f}{t_minidl / t_torch:>8.2f}{target:>8.1f}")
+        if t_cell:
+            print(f"{'  vs LSTMCell loop':<25}{t_cell[0] * 1e3:>11.2f}{t_minidl / t_cell[0]:>8.2f}{1.0:>8.1f}")
     if "cnn" in args.workloads:
         mem = peak_memory("minidl")
         line = f"CNN step, peak resident growth: minidl {mem['rss']:.1f} MiB"
