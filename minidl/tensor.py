@@ -720,18 +720,22 @@ def _fill(shape, value, dtype, device, requires_grad, where):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
     return _fill(size, 0, dtype, device, requires_grad, "zeros")
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of ones."""
     return _fill(size, 1, dtype, device, requires_grad, "ones")
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
+    """A new tensor (zero-filled here, as values are unspecified in PyTorch)."""
     return _fill(size, 0, dtype, device, requires_grad, "empty")
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    """A tensor filled with ``fill_value`` (dtype from the value when not given)."""
     if dtype is None and isinstance(fill_value, (bool, numpy.bool_)):
         dtype = bool_
     elif dtype is None and isinstance(fill_value, numbers.Integral):
@@ -744,18 +748,22 @@ def _like(t, value, dtype, device, requires_grad, where):
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False):
+    """Zeros with the shape (and by default dtype and device) of ``t``."""
     return _like(t, 0, dtype, device, requires_grad, "zeros_like")
 
 
 def ones_like(t, dtype=None, device=None, requires_grad=False):
+    """Ones with the shape, dtype and device of ``t``."""
     return _like(t, 1, dtype, device, requires_grad, "ones_like")
 
 
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    """``fill_value`` with the shape, dtype and device of ``t``."""
     return _like(t, fill_value, dtype, device, requires_grad, "full_like")
 
 
 def empty_like(t, dtype=None, device=None, requires_grad=False):
+    """A new tensor with the shape, dtype and device of ``t``."""
     return _like(t, 0, dtype, device, requires_grad, "empty_like")
 
 
@@ -771,11 +779,13 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     array = numpy.linspace(start, end, steps, dtype=_resolve_dtype(dtype))
     return _place(array, device, requires_grad, "linspace")
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The n×m identity matrix."""
     return _place(numpy.eye(n, m, dtype=_resolve_dtype(dtype)), device, requires_grad, "eye")
 
 

@@ -314,6 +314,7 @@ def div(a, b):
 
 
 def neg(x):
+    """−x elementwise (see ``Neg``)."""
     return Neg.apply(x)
 
 
@@ -328,46 +329,57 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
 
 
 def exp(x):
+    """eˣ elementwise (see ``Exp`` for the backward)."""
     return Exp.apply(x)
 
 
 def log(x):
+    """Natural logarithm elementwise (see ``Log``)."""
     return Log.apply(x)
 
 
 def sqrt(x):
+    """√x elementwise (see ``Sqrt``)."""
     return Sqrt.apply(x)
 
 
 def abs(x):  # noqa: A001
+    """|x| elementwise (see ``Abs``)."""
     return Abs.apply(x)
 
 
 def sin(x):
+    """sin x elementwise (see ``Sin``)."""
     return Sin.apply(x)
 
 
 def cos(x):
+    """cos x elementwise (see ``Cos``)."""
     return Cos.apply(x)
 
 
 def tanh(x):
+    """tanh x elementwise (see ``Tanh``)."""
     return Tanh.apply(x)
 
 
 def sigmoid(x):
+    """1 / (1 + e⁻ˣ) elementwise, stable (see ``Sigmoid``)."""
     return Sigmoid.apply(x)
 
 
 def relu(x):
+    """max(x, 0) elementwise (see ``Relu``)."""
     return Relu.apply(x)
 
 
 def maximum(a, b):
+    """Elementwise max(a, b) with broadcasting; ties share the gradient."""
     return Maximum.apply(*_promote(a, b))
 
 
 def minimum(a, b):
+    """Elementwise min(a, b) with broadcasting; ties share the gradient."""
     return Minimum.apply(*_promote(a, b))
 
 
@@ -413,42 +425,52 @@ def _compare(a, b, fn):
 
 
 def eq(a, b):
+    """``a == b`` elementwise: a bool tensor, no gradient."""
     return _compare(a, b, lambda x, y: x == y)
 
 
 def ne(a, b):
+    """``a != b`` elementwise: a bool tensor, no gradient."""
     return _compare(a, b, lambda x, y: x != y)
 
 
 def lt(a, b):
+    """``a < b`` elementwise: a bool tensor, no gradient."""
     return _compare(a, b, lambda x, y: x < y)
 
 
 def le(a, b):
+    """``a <= b`` elementwise: a bool tensor, no gradient."""
     return _compare(a, b, lambda x, y: x <= y)
 
 
 def gt(a, b):
+    """``a > b`` elementwise: a bool tensor, no gradient."""
     return _compare(a, b, lambda x, y: x > y)
 
 
 def ge(a, b):
+    """``a >= b`` elementwise: a bool tensor, no gradient."""
     return _compare(a, b, lambda x, y: x >= y)
 
 
 def logical_not(x):
+    """Elementwise logical not (non-bool inputs: ``x == 0``)."""
     return _compare(x, None, lambda a, _: ~a if a.dtype.kind == "b" else a == 0)
 
 
 def logical_and(a, b):
+    """Elementwise logical and of bool tensors."""
     return _compare(a, b, lambda x, y: x & y)
 
 
 def logical_or(a, b):
+    """Elementwise logical or of bool tensors."""
     return _compare(a, b, lambda x, y: x | y)
 
 
 def isnan(x):
+    """Where ``x`` is NaN: a bool tensor."""
     return _compare(x, None, lambda a, _: a != a)
 
 

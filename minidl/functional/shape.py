@@ -248,6 +248,7 @@ def expand(x, shape):
 
 
 def broadcast_to(x, shape):
+    """Same as ``expand``: broadcast to ``shape`` without copying."""
     return expand(x, shape)
 
 
@@ -378,12 +379,15 @@ def pad(x, pad, mode="constant", value=0.0):
 
 
 def clone(x):
+    """A copy of ``x`` that stays in the graph (gradient passes through unchanged)."""
     return Clone.apply(x)
 
 
 def cast(x, dtype):
+    """``x`` converted to ``dtype``; the gradient is converted back (see ``Cast``)."""
     return Cast.apply(x, dtype)
 
 
 def to_device(x, device):
+    """``x`` copied to ``device``; the gradient is copied back (see ``ToDevice``)."""
     return ToDevice.apply(x, device)
