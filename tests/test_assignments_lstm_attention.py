@@ -150,10 +150,13 @@ def make_lstm_function(mutation=None):
     return StudentLSTMCell
 
 
-LSTM_FORWARD_MUTATIONS = [("sign", "sign"), ("reshaped_weight", None), ("gate_order", None), ("no_forget", None),
-                          ("no_tanh", None), ("no_b_hh", None)]
-LSTM_BACKWARD_MUTATIONS = [("sign", "sign"), ("gate_order", None), ("no_forget", None), ("no_h_path", None),
-                           ("no_b_hh", "zeros")]
+# On the shrunk inputs (zeros, equal gates σ(0) = ½) swapped i/f gates, a missing forget gate or
+# tanh look like a constant factor and a reshaped weight or a missing b_hh like zeros; the grader
+# checks such hints on generic inputs, where none of these is a factor or zeros: "other".
+LSTM_FORWARD_MUTATIONS = [("sign", "sign"), ("reshaped_weight", "other"), ("gate_order", "other"),
+                          ("no_forget", "other"), ("no_tanh", "other"), ("no_b_hh", "other")]
+LSTM_BACKWARD_MUTATIONS = [("sign", "sign"), ("gate_order", "other"), ("no_forget", "other"),
+                           ("no_h_path", "other"), ("no_b_hh", "zeros")]
 
 
 # ---- causal attention: seeded wrong solutions ----------------------------------------------------
@@ -194,9 +197,13 @@ def make_attention(mutation=None):
     return student_attention
 
 
-ATTENTION_MUTATIONS = [("no_scale", None), ("mask_after", "mask"), ("diagonal_excluded", None),
-                       ("future_leak", "mask"), ("no_mask", "mask"), ("anti_causal", None), ("d_k", None),
-                       ("query_axis", None), ("sign", "sign")]
+# A forgotten 1/√d_k changes the softmax temperature: the output is off by no constant factor,
+# and on L = 2 it is wrong only in the last row, which looks like a mask error; the un-shrunk
+# inputs show it in masked and unmasked rows alike, so it must not be called "mask".
+ATTENTION_MUTATIONS = [("no_scale", {"scale", "other"}), ("mask_after", "mask"),
+                       ("diagonal_excluded", {"other", "exception"}),
+                       ("future_leak", "mask"), ("no_mask", "mask"), ("anti_causal", "other"),
+                       ("d_k", {"scale", "other"}), ("query_axis", "other"), ("sign", "sign")]
 
 
 def run_check(kind, mutation):
@@ -227,5 +234,4 @@ def test_wrong_solution_is_caught_with_a_small_counterexample(kind, mutation, hi
     assert not report.passed, f"{kind}/{mutation} was not caught"
     assert report.input_elements <= MAX_ELEMENTS, text
     assert "Smallest failing input" in text
-    if hint is not None:
-        assert report.hint == hint, text
+    assert report.hint in (hint if isinstance(hint, set) else {hint}), text

@@ -52,7 +52,9 @@ def softmax_reference(x):
 
 
 SOFTMAX_ARGS = st.tuples(tensors(shape=shapes(min_dims=1, max_dims=3, max_side=4)))
-SOFTMAX_MUTATIONS = [("sign", "sign"), ("zeros", "zeros"), ("diagonal", "other"), ("no_y", "scale"),
+# no_y (dx = dy − Σ dy ⊙ y, the factor y left out) is 2·expected only where y is uniform, as on the
+# shrunk all-equal input; on generic inputs it is no constant factor, so the hint is "other"
+SOFTMAX_MUTATIONS = [("sign", "sign"), ("zeros", "zeros"), ("diagonal", "other"), ("no_y", "other"),
                      ("sum_all", "other")]
 
 
@@ -95,7 +97,9 @@ def conv_reference(x, w, b, stride, padding):
     return F.conv2d(x, w, b, stride=stride, padding=padding)
 
 
-CONV_MUTATIONS = [("sign", "sign"), ("padding", "shape"), ("transposed", "other"), ("mean", "scale"),
+# mean instead of sum: c·(w ⋆ x) + b is a constant factor of the output only when the bias is zero
+# (as in the shrunk input), not on generic inputs, so the hint is "other"
+CONV_MUTATIONS = [("sign", "sign"), ("padding", "shape"), ("transposed", "other"), ("mean", "other"),
                   ("detached_bias", "zeros"), ("bias_axis", "broadcasting")]
 
 
@@ -194,6 +198,21 @@ def test_scale_hint_reports_the_factor():
     report = grade("attention", "no_scale")
     assert report.factor == pytest.approx(math.sqrt(report.inputs[0].shape[-1]))
     assert "√" in str(report)
+
+
+def test_hint_from_a_degenerate_counterexample_is_checked_on_generic_inputs():
+    report = grade("softmax", "no_y")
+    assert report.hint == "other" and report.factor is None
+    assert report.input_elements <= 4  # the counterexample stays the shrunk one
+    assert "looks like 'scale'" in str(report)
+
+
+def test_scale_hint_is_kept_when_it_holds_on_generic_inputs():
+    def halved(x):
+        return F.softmax(x, dim=-1) * 0.5
+
+    report = check_function(halved, softmax_reference, SOFTMAX_ARGS, max_examples=10)
+    assert report.hint == "scale" and report.factor == pytest.approx(0.5)
 
 
 def test_student_exception_is_reported_with_the_input():

@@ -168,10 +168,13 @@ def _classify(expected, got, atol, rtol, touched=None):
         return "zeros", None
     if numpy.allclose(got, -expected, atol=atol, rtol=rtol):
         return "sign", None
-    denom = float((expected * expected).sum())
+    # the factor is estimated where the error shows (wrong positions with a nonzero expected
+    # value), then must hold everywhere
+    show = ~close & (numpy.abs(expected) > atol)
+    denom = float((expected[show] ** 2).sum())
     # one element differs by *some* factor whatever the bug: a constant factor needs two
     if denom > 0 and int((numpy.abs(expected) > atol).sum()) >= 2:
-        c = float((got * expected).sum()) / denom
+        c = float((got[show] * expected[show]).sum()) / denom
         if abs(c - 1) > 1e-3 and numpy.allclose(got, c * expected, atol=atol + 1e-6 * scale, rtol=max(rtol, 1e-6)):
             return "scale", c
     if touched is not None:
@@ -241,8 +244,13 @@ def _vjp(fn, inputs, vs):
     )
 
 
-def _check_one(student, reference, inputs, atol, rtol, check_grad, mask, op_gradcheck, seed, forward_only=False):
-    """The first disagreement on one input tuple, as a dict of report fields (None if none)."""
+def _check_one(student, reference, inputs, atol, rtol, check_grad, mask, op_gradcheck, seed, forward_only=False,
+               collect=None):
+    """The first disagreement on one input tuple, as a dict of report fields (None if none).
+
+    ``collect``: a dict that receives ``where -> (expected, got, mask positions)`` for every
+    compared result of matching shape (gradients too, even after a wrong output), and
+    ``_skip`` when the reference's result is not finite."""
     try:
         with no_grad():
             expected = _as_tuple(reference(*_fresh(inputs)))
@@ -261,9 +269,10 @@ def _check_one(student, reference, inputs, atol, rtol, check_grad, mask, op_grad
         if not _is_array(g):
             return dict(where=f"output {k}", hint="other",
                         detail=f"Expected a Tensor, got {type(g).__name__}.")
-        fields = _compare_arrays(f"output {k}", _np(e).astype(numpy.float64), _np(g).astype(numpy.float64),
-                                 atol, rtol, touched)
-        if fields:
+        ea, ga = _np(e).astype(numpy.float64), _np(g).astype(numpy.float64)
+        _keep(collect, f"output {k}", ea, ga, touched)
+        fields = _compare_arrays(f"output {k}", ea, ga, atol, rtol, touched)
+        if fields and collect is None:
             return fields
     diff_idx = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if forward_only or not check_grad or not diff_idx:
@@ -284,6 +293,7 @@ def _check_one(student, reference, inputs, atol, rtol, check_grad, mask, op_grad
         shape = _shape(inputs[i])
         re = numpy.zeros(shape) if rg is None else _np(rg).astype(numpy.float64)
         sv = numpy.zeros(shape) if sg is None else _np(sg).astype(numpy.float64)
+        _keep(collect, f"the gradient of input {i}", re, sv, _fits(touched, shape))
         fields = _compare_arrays(f"the gradient of input {i}", re, sv, atol, rtol, _fits(touched, shape),
                                  is_grad=True)
         if fields:
@@ -299,12 +309,12 @@ def _check_one(student, reference, inputs, atol, rtol, check_grad, mask, op_grad
             hint, factor = _classify(numpy.concatenate([e for e, _ in wrong_pairs]),
                                      numpy.concatenate([g for _, g in wrong_pairs]), atol, rtol)
             if hint in ("sign", "scale", "zeros"):
-                first.update(hint=hint, factor=factor)
+                first.update(hint=hint, factor=factor, _joint=[f["where"] for f in failures if f.get("index")])
         if len(failures) > 1:
             others = ", ".join(f["where"].replace("the gradient of ", "") for f in failures[1:])
             first["detail"] = (first.get("detail", "") + f" The gradients of {others} are wrong too.").strip()
         return first
-    if op_gradcheck:
+    if op_gradcheck and collect is None:
         try:
             fd_atol, fd_rtol = op_gradcheck  # central differences need looser tolerances
             gradcheck(student, _fresh(inputs), atol=fd_atol, rtol=fd_rtol, seed=seed)
@@ -314,6 +324,90 @@ def _check_one(student, reference, inputs, atol, rtol, check_grad, mask, op_grad
         except Exception as exc:  # noqa: BLE001
             return _exception_fields("student's backward", exc)
     return None
+
+
+def _keep(collect, where, expected, got, touched):
+    if collect is None:
+        return
+    if not numpy.all(numpy.isfinite(expected)):
+        collect["_skip"] = True
+    elif expected.shape == got.shape:
+        collect[where] = (expected, numpy.nan_to_num(got), touched)
+
+
+GENERIC_EXAMPLES = 3  # generic inputs of the counterexample's shapes used to confirm a hint
+
+
+def _generic(inputs, rng, like=None):
+    """Inputs of the same shapes (and integer, boolean and non-array values) with seeded
+    standard normal floats: distinct rows, no zeros, no ties. An input whose values in ``like``
+    (an un-shrunk example) are all non-negative gets absolute values."""
+    out = []
+    for n, x in enumerate(inputs):
+        if not _is_array(x) or _np(x).dtype.kind != "f":
+            out.append(x)
+            continue
+        values = rng.standard_normal(_shape(x))
+        ref = like[n] if like is not None and n < len(like) and _is_array(like[n]) else None
+        if ref is not None and _np(ref).size and float(_np(ref).min()) >= 0:
+            values = numpy.abs(values)
+        if isinstance(x, Tensor):
+            xp = backend.get_array_module(x.data)
+            out.append(Tensor._make(xp.asarray(values, dtype=x.data.dtype), x.requires_grad))
+        else:
+            out.append(values.astype(x.dtype))
+    return tuple(out)
+
+
+def _confirm(fields, example, unshrunk, run, atol, rtol, seed):
+    """Check a value hint (zeros, sign, scale, mask) of the shrunk ``example`` on inputs that are
+    not degenerate: generic inputs of the same shapes and, when there is one, the first failing
+    (un-shrunk) input of the search with generic inputs of its shapes. Shrunk inputs are full of
+    zeros, equal rows and single elements, where many bugs look like a constant factor or like
+    zeros; the hint stands only when every one of them agrees (a ``scale`` with the same factor on
+    the inputs of the counterexample's shapes), else it becomes ``other``."""
+    hint = fields["hint"]
+    wheres = fields.get("_joint") or [fields["where"]]
+    rng = numpy.random.default_rng([seed, 7])
+    cases = [(_generic(example, rng, unshrunk), True) for _ in range(GENERIC_EXAMPLES)]
+    if unshrunk is not None:
+        cases.append((unshrunk, False))
+        cases += [(_generic(unshrunk, rng, unshrunk), False) for _ in range(GENERIC_EXAMPLES - 1)]
+    forward_only = not any("gradient" in w for w in wheres)
+    verdicts = []
+    for inputs, same_shapes in cases:
+        collect = {}
+        try:
+            run(inputs, forward_only, collect)
+        except Exception:  # noqa: BLE001 - no evidence from this input
+            continue
+        if collect.get("_skip") or not collect:
+            continue  # the reference rejects this input or is not finite there
+        if any(w not in collect for w in wheres):
+            verdicts.append(("other", None, same_shapes))
+            continue
+        parts = [collect[w] for w in wheres]
+        e = numpy.concatenate([p[0].ravel() for p in parts])
+        g = numpy.concatenate([p[1].ravel() for p in parts])
+        touched = None
+        if len(parts) == 1 and parts[0][2] is not None:
+            e, g = parts[0][0], parts[0][1]
+            touched = parts[0][2]
+        if numpy.allclose(g, e, atol=atol, rtol=rtol) or int((numpy.abs(e) > atol).sum()) < 2:
+            continue  # the bug does not show here, or one element cannot show a sign or a factor
+        verdicts.append((*_classify(e, g, atol, rtol, touched), same_shapes))
+    shown = verdicts
+    agree = bool(shown) and all(v[0] == hint for v in shown)
+    if agree and hint == "scale" and fields.get("factor") is not None:
+        c0 = fields["factor"]
+        agree = all(abs(c - c0) <= 1e-3 * abs(c0) for _, c, same in shown if same)
+    if not agree and shown:
+        seen = sorted({v[0] for v in shown if v[0] != hint})
+        fields.update(hint="other", factor=None)
+        note = (f"On this small input it looks like '{hint}', but not on larger, generic inputs"
+                + (f" (there: {', '.join(seen)})" if seen else "") + ".")
+        fields["detail"] = (fields.get("detail", "") + " " + note).strip()
+    return fields
 
 
 def _fits(touched, shape):
@@ -337,8 +431,9 @@ def _grade(name, student, reference, args, max_examples, atol, rtol, check_grad,
            seed, raise_on_failure):
     count = [0]
 
-    def check(inputs, forward_only):
-        return _check_one(student, reference, inputs, atol, rtol, check_grad, mask, op_gradcheck, seed, forward_only)
+    def check(inputs, forward_only, collect=None):
+        return _check_one(student, reference, inputs, atol, rtol, check_grad, mask, op_gradcheck, seed, forward_only,
+                          collect)
 
     conf = settings(
         max_examples=max_examples,
@@ -353,10 +448,14 @@ def _grade(name, student, reference, args, max_examples, atol, rtol, check_grad,
     # input (often all zeros) can hide the forward error that caused it.
     example = None
     for forward_only in (True, False):
+        first_failing = []  # the first failing input of the search, before shrinking
 
-        def fails(inputs, forward_only=forward_only):
+        def fails(inputs, forward_only=forward_only, first_failing=first_failing):
             count[0] += 1
-            return check(inputs, forward_only) is not None
+            bad = check(inputs, forward_only) is not None
+            if bad and not first_failing:
+                first_failing.append(inputs)
+            return bad
 
         try:
             example = hypothesis.find(args, fails, settings=conf)
@@ -383,7 +482,11 @@ def _grade(name, student, reference, args, max_examples, atol, rtol, check_grad,
             pass
     fields = fields or dict(where="an unstable result", hint="other",
                             detail="This input failed once and passed on a second run (is the code random?).")
+    if fields["hint"] in ("zeros", "sign", "scale", "mask"):
+        unshrunk = first_failing[0] if first_failing else None
+        fields = _confirm(fields, example, unshrunk, check, atol, rtol, seed)
     fields.pop("_nonzero", None)
+    fields.pop("_joint", None)
     report = GradeReport(False, name=name, examples=count[0], inputs=tuple(example), **fields)
     if raise_on_failure:
         raise GradingError(report)
