@@ -281,24 +281,28 @@ def _sum_to_shape(grad, shape):
     return grad
 
 
-def _topological_order(roots):
-    """Functions reachable from ``roots``, each after every Function that consumes its output."""
+def topological_order(roots, parents):
+    """Every node reachable from ``roots`` through ``parents(node)``, each listed before all of
+    its parents (consumers first). Iterative depth-first search: no recursion limit."""
     order, visited = [], set()
-    stack = [(fn, False) for fn in roots]
+    stack = [(node, False) for node in roots]
     while stack:
-        fn, done = stack.pop()
+        node, done = stack.pop()
         if done:
-            order.append(fn)
+            order.append(node)
             continue
-        if fn in visited:
+        if node in visited:
             continue
-        visited.add(fn)
-        stack.append((fn, True))
-        for t in fn.inputs:
-            if t is not None and t.grad_fn is not None and t.grad_fn not in visited:
-                stack.append((t.grad_fn, False))
+        visited.add(node)
+        stack.append((node, True))
+        stack.extend((p, False) for p in parents(node) if p not in visited)
     order.reverse()
     return order
+
+
+def _producers(fn):
+    """The Functions whose outputs ``fn`` consumed."""
+    return [t.grad_fn for t in fn.inputs if t is not None and t.grad_fn is not None]
 
 
 def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None):
@@ -332,7 +336,7 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
 
     anomaly = _anomaly_enabled()
     with set_grad_enabled(create_graph):
-        for fn in _topological_order(roots):
+        for fn in topological_order(roots, _producers):
             dy = grads.pop(fn, None)
             if dy is None:
                 continue

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .autograd import topological_order
 from .tensor import Tensor
 
 __all__ = ["draw_graph", "plot_training_curves", "figures_dir", "savefig"]
@@ -72,27 +73,12 @@ def _collect(root: Tensor):
 def _depths(nodes, edges, root_key):
     """Longest distance of each node from the root (so every arrow points to a smaller depth)."""
     consumers = {k: [] for k in nodes}
-    for a, b in edges:
-        consumers[a].append(b)
-    depth = {}
-
-    # Reverse topological order from the root: a node's depth is 1 + max over its consumers.
-    order, visited = [], set()
     producers = {k: [] for k in nodes}
     for a, b in edges:
+        consumers[a].append(b)
         producers[b].append(a)
-    stack = [(root_key, False)]
-    while stack:
-        k, done = stack.pop()
-        if done:
-            order.append(k)
-            continue
-        if k in visited:
-            continue
-        visited.add(k)
-        stack.append((k, True))
-        stack.extend((p, False) for p in producers[k] if p not in visited)
-    for k in reversed(order):  # consumers before producers
+    depth = {}
+    for k in topological_order([root_key], producers.__getitem__):  # consumers before producers
         depth[k] = 0 if not consumers[k] else 1 + max(depth[c] for c in consumers[k])
     return depth
 
