@@ -122,6 +122,7 @@ def build_model(kind, input_shape, num_classes, num_words=1000, text=False):
 
 
 def compile_model(model, learning_rate=None):
+    """Compile a seed model as the examples do: Adam, sparse categorical cross-entropy, accuracy."""
     from minidl import keras
 
     optimizer = "adam" if learning_rate is None else keras.optimizers.Adam(learning_rate=learning_rate)
@@ -226,6 +227,7 @@ def _epoch_timer():
 
 
 def train(args) -> int:
+    """``python -m minidl train``: build, train and evaluate one seed model; save it and its curves."""
     if args.epochs < 1 or args.batch_size < 1:
         raise UsageError(f"--epochs and --batch-size must be positive, got {args.epochs} and {args.batch_size}")
     out = Path(args.out or f"runs/{args.model}-{args.dataset}")
@@ -380,6 +382,7 @@ def classroom(args, parser) -> int:
 
 # ---- entry point ---------------------------------------------------------------------------------
 def main(argv=None) -> int:
+    """Entry point of ``python -m minidl``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m minidl", description="minidl command line: train, demo")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one seed model and save it with its training curves")

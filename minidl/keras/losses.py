@@ -353,22 +353,27 @@ def _snake(name):
 
 # ---- functions (one value per sample), Keras's functional forms ----------------------------------
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    """Per-sample −log p[y_true] for integer labels (y_pred: probabilities, or logits with ``from_logits``)."""
     return SparseCategoricalCrossentropy(from_logits, ignore_class, reduction="none")(y_true, y_pred)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Per-sample −Σ y_true · log p for one-hot (or soft) targets along ``axis``."""
     return CategoricalCrossentropy(from_logits, label_smoothing, axis, reduction="none")(y_true, y_pred)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Per-sample mean over ``axis`` of −(t log p + (1 − t) log(1 − p))."""
     return BinaryCrossentropy(from_logits, label_smoothing, axis, reduction="none")(y_true, y_pred)
 
 
 def mean_squared_error(y_true, y_pred):
+    """Per-sample mean over the last axis of (y_true − y_pred)²."""
     return MeanSquaredError(reduction="none")(y_true, y_pred)
 
 
 def mean_absolute_error(y_true, y_pred):
+    """Per-sample mean over the last axis of |y_true − y_pred|."""
     return MeanAbsoluteError(reduction="none")(y_true, y_pred)
 
 
