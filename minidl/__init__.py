@@ -12,11 +12,13 @@ from . import (  # noqa: E402
     cuda,
     data,
     functional,  # noqa: E402
+    kernels,  # noqa: E402  (registers the fast kernels against their reference ops)
     nn,
     optim,
 )
 from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Device as device
+from .dispatch import is_reference_mode, reference_mode
 from .functional import (  # noqa: E402
     abs,
     amax,

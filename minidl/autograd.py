@@ -335,14 +335,20 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
         roots.append(fn)
 
     anomaly = _anomaly_enabled()
+    order = topological_order(roots, _producers)
+    # grad(): run only the backwards that lead to a requested input, as torch.autograd.grad does
+    # (a gradient asked of a non-leaf stops there; the graph above it is neither run nor freed)
+    runs = None if capture is None else _leading_to(order, captured_nodes, capture_ids)
     with set_grad_enabled(create_graph):
-        for fn in topological_order(roots, _producers):
+        for fn in order:
             dy = grads.pop(fn, None)
             if dy is None:
                 continue
             if fn in captured_nodes:
                 for i in captured_nodes[fn]:
                     results[i] = dy
+            if runs is not None and fn not in runs:
+                continue
             if fn._retained is not None:
                 owner = fn._retained()
                 if owner is not None:
@@ -384,6 +390,21 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
             if t.grad_fn is None:
                 results[i] = leaf_grads.get(id(t))
     return results
+
+
+def _leading_to(order, captured_nodes, capture_ids):
+    """The Functions in ``order`` (consumers first) whose backward reaches a captured tensor:
+    one of their inputs is captured, or is made by a Function that reaches one."""
+    runs = set()
+    for fn in reversed(order):  # producers before their consumers
+        for t in fn.inputs:
+            if t is None:
+                continue
+            src = t.grad_fn
+            if (src is None and id(t) in capture_ids) or src in captured_nodes or src in runs:
+                runs.add(fn)
+                break
+    return runs
 
 
 def _backward_under_anomaly(fn, dy):

@@ -13,6 +13,7 @@ Profiles ``dev`` (quick), ``ci`` (the default in CI) and ``thorough`` are regist
 """
 
 from .assertions import assert_close, assert_gradients_match, assert_not_mutated
+from .kernels import assert_kernel_matches_reference
 from .profiles import load_profile, register_profiles
 from .strategies import (
     attention_shapes,
@@ -28,6 +29,7 @@ from .strategies import (
 __all__ = [
     "assert_close",
     "assert_gradients_match",
+    "assert_kernel_matches_reference",
     "assert_not_mutated",
     "attention_shapes",
     "broadcastable_shapes",
