@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Set-up and entry points on a machine with only python3:
 
-    python3 tasks.py demo     # create/reuse .venv, install minidl, run the demo
-    python3 tasks.py test     # create/reuse .venv, install test tools, ruff + the whole test suite
+    python3 tasks.py demo       # create/reuse .venv, install minidl, run the demo
+    python3 tasks.py test       # create/reuse .venv, install test tools, ruff + the whole test suite
+    python3 tasks.py notebooks  # install JupyterLab into .venv and open notebooks/
+    python3 tasks.py figures    # run the notebooks and rewrite the committed figures/ (on purpose only)
 
 Extra arguments after ``test`` go to pytest (``python3 tasks.py test -k conv``). The suite
-includes the notebooks (``pytest --nbmake``, run in their fast setting unless ``MINIDL_FAST=0``).
-Set ``MINIDL_ORACLE=0`` to skip installing PyTorch (the optional test oracle).
+includes the notebooks (``pytest --nbmake``, run in their fast setting unless ``MINIDL_FAST=0``);
+their figures go to a temporary folder, so a test run leaves the work tree as it found it.
+Set ``MINIDL_ORACLE=0`` to skip installing PyTorch (the optional test oracle). Extra arguments
+after ``notebooks`` go to ``jupyter lab`` (``--no-browser``, ``--port 8890``); after
+``figures``, notebook paths to run instead of all of ``notebooks/0*.ipynb``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -55,11 +61,30 @@ def test(args):
         return 1
     os.environ.setdefault("MINIDL_FAST", "1")  # notebooks: small data, few epochs
     os.environ.setdefault("MPLBACKEND", "Agg")
-    return run(PY, "-m", "pytest", *args)
+    with tempfile.TemporaryDirectory(prefix="minidl-figures-") as scratch:
+        os.environ.setdefault("MINIDL_FIGURES", scratch)  # the notebooks' figures, never figures/
+        return run(PY, "-m", "pytest", *args)
+
+
+def notebooks(args):
+    ensure("notebooks")
+    return run(BIN / "jupyter", "lab", *args, "notebooks/")
+
+
+def figures(args):
+    """Run the notebooks with their figures going into the committed ``figures/`` folder, in the
+    full setting unless ``MINIDL_FAST=1`` is exported (the full one takes several minutes)."""
+    ensure("test")
+    env = {"MINIDL_FIGURES": str(ROOT / "figures"), "MINIDL_FAST": os.environ.get("MINIDL_FAST", "0")}
+    os.environ.update(env)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    paths = args or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("0*.ipynb"))
+    print(f"figures: {', '.join(f'{k}={v}' for k, v in env.items())}", flush=True)
+    return run(PY, "-m", "pytest", "-p", "no:cacheprovider", "--nbmake-timeout=3600", *paths)
 
 
 def main(argv):
-    commands = {"demo": demo, "test": test}
+    commands = {"demo": demo, "test": test, "notebooks": notebooks, "figures": figures}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

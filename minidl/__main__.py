@@ -397,7 +397,7 @@ def main(argv=None) -> int:
     t.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     d = sub.add_parser("demo", help="the three seed models on offline data, with figures")
     d.add_argument("--fast", action="store_true", help="a few-second smoke run (also MINIDL_FAST=1)")
-    d.add_argument("--figures", default="figures", help="where the figures go (default figures/)")
+    d.add_argument("--figures", default="runs/demo", help="where the figures go (default runs/demo/)")
     c = sub.add_parser("classroom", help="assignment notebooks: student versions and grading")
     csub = c.add_subparsers(dest="action", required=True)
     cs = csub.add_parser("student", help="write the student version of an assignment notebook")

@@ -7,6 +7,7 @@ each runs on its own (a fresh namespace), so it must import what it uses."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -79,12 +80,12 @@ def _tasks_module():
     return module
 
 
-def test_the_two_commands_are_the_ones_tasks_py_implements(monkeypatch):
+def test_the_commands_are_the_ones_tasks_py_implements(monkeypatch):
     commands = re.findall(r"^python3 tasks\.py (\w+)", README, flags=re.M)
-    assert sorted(set(commands)) == ["demo", "test"], f"README's tasks.py commands: {commands}"
+    assert commands[:2] == ["demo", "test"], f"README's first two tasks.py commands: {commands}"
     tasks = _tasks_module()
     calls = []
-    for name in ("demo", "test"):
+    for name in sorted(set(commands)):
         monkeypatch.setattr(tasks, name, lambda args, name=name: calls.append((name, args)) or 0)
         assert tasks.main([name, "--x"]) == 0
         assert calls[-1] == (name, ["--x"]), f"tasks.py {name} does not dispatch to {name}()"
@@ -100,3 +101,27 @@ def test_demo_command_runs_the_minidl_demo(monkeypatch):
     assert tasks.main(["demo"]) == 0
     assert ran and ran[-1][1:] == ["-m", "minidl", "demo"]
     assert "python -m minidl demo" in README
+
+
+def test_notebooks_command_opens_jupyterlab_on_the_notebooks(monkeypatch):
+    tasks = _tasks_module()
+    ran, extras = [], []
+    monkeypatch.setattr(tasks, "ensure", extras.append)
+    monkeypatch.setattr(tasks, "run", lambda *cmd: ran.append([str(c) for c in cmd]) or 0)
+    assert tasks.main(["notebooks", "--no-browser"]) == 0
+    assert extras == ["notebooks"]
+    assert Path(ran[-1][0]).name == "jupyter" and ran[-1][1:] == ["lab", "--no-browser", "notebooks/"]
+    assert "jupyterlab" in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def test_figures_command_is_the_only_one_that_writes_into_figures(monkeypatch):
+    tasks = _tasks_module()
+    ran = []
+    monkeypatch.setattr(tasks, "ensure", lambda extras: None)
+    monkeypatch.setattr(tasks, "run", lambda *cmd: ran.append([str(c) for c in cmd]) or 0)
+    monkeypatch.setenv("MINIDL_FIGURES", "/elsewhere")
+    monkeypatch.delenv("MINIDL_FAST", raising=False)
+    assert tasks.main(["figures"]) == 0
+    assert os.environ["MINIDL_FIGURES"] == str(ROOT / "figures") and os.environ["MINIDL_FAST"] == "0"
+    notebooks = [c for c in ran[-1] if c.endswith(".ipynb")]
+    assert notebooks and all(Path(c).parent.name == "notebooks" for c in notebooks)
