@@ -20,7 +20,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import tempfile
 import venv
 from pathlib import Path
 
@@ -61,9 +60,7 @@ def test(args):
         return 1
     os.environ.setdefault("MINIDL_FAST", "1")  # notebooks: small data, few epochs
     os.environ.setdefault("MPLBACKEND", "Agg")
-    with tempfile.TemporaryDirectory(prefix="minidl-figures-") as scratch:
-        os.environ.setdefault("MINIDL_FIGURES", scratch)  # the notebooks' figures, never figures/
-        return run(PY, "-m", "pytest", *args)
+    return run(PY, "-m", "pytest", *args)  # conftest.py sends the notebooks' figures to a temporary folder
 
 
 def notebooks(args):
