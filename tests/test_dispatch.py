@@ -66,6 +66,7 @@ def _x(*shape, seed=0):
     return minidl.tensor(rng.standard_normal(shape), dtype=minidl.float64, requires_grad=True)
 
 
+@minidl.reference_mode(False)  # as without MINIDL_REFERENCE=1, whatever the environment says
 def test_kernel_runs_unless_reference_mode():
     x = _x(3, 4)
     before = calls["forward"]
@@ -93,7 +94,10 @@ def test_reference_mode_is_a_decorator():
     def inside():
         return minidl.is_reference_mode()
 
-    assert inside() and not minidl.is_reference_mode()
+    outside = minidl.is_reference_mode()
+    with minidl.reference_mode(False):
+        assert inside() and not minidl.is_reference_mode()
+    assert minidl.is_reference_mode() == outside
 
 
 def test_environment_variable_turns_reference_mode_on():
