@@ -14,33 +14,22 @@ One training step (``train_step``): forward in training mode, loss (plus weight 
 (``model.to('cuda')`` or ``compile(..., device='cuda')``); on a GPU the whole data set is copied
 there once when it fits in a quarter of the free memory, so batches are cut on the device.
 
-Saving: ``model.save(path)`` writes one zip archive (Keras's ``.keras`` layout) holding
-``config.json`` (the architecture and the compile arguments, JSON) and ``model.weights.npz``
-(the weights in Keras's layouts and order, NumPy's format, read back with allow_pickle=False);
-nothing is pickled and ``load_model`` rebuilds the model from the config. Every file is written
-to a temporary file in the target folder that then replaces the target in one ``os.replace``,
-so an interrupted save never leaves a corrupt file behind.
+Saving and loading (``model.save``, ``save_weights``, ``load_model``) live in ``minidl.keras.saving``.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
-import tempfile
-import zipfile
 
 import numpy
 
 from .. import backend
 from ..autograd import no_grad
 from ..tensor import Tensor
-from . import activations, losses, optimizers
 from . import callbacks as callbacks_module
+from . import losses, optimizers, saving
 from . import metrics as metrics_module
 from .layers.base import (
-    LAYER_CLASSES,
     InputLayer,
     KerasTensor,
     Layer,
@@ -52,8 +41,6 @@ from .layers.base import (
     unique_name,
 )
 from .progress import ProgbarLogger, resolve_verbose
-
-FORMAT = "minidl.keras/1"
 
 
 # ---- data --------------------------------------------------------------------------------------
@@ -654,47 +641,15 @@ class Model(Layer):
                 return layer
         raise ValueError(f"No such layer: {name}. Existing layers are: {[lay.name for lay in layers]}")
 
-    # ---- saving ----------------------------------------------------------------------------
-    def _weight_entries(self):
-        return self._named_weights(prefix="")
-
+    # ---- saving (minidl.keras.saving) ------------------------------------------------------
     def save_weights(self, filepath, overwrite=True):
         """Write the weights (Keras's layouts and order) to a ``.npz`` file, atomically."""
-        entries = self._weight_entries()
-        if not entries:
-            raise ValueError(f'Model "{self.name}" has no weights yet: build it first')
-        _check_overwrite(filepath, overwrite)
-        data = _weights_npz(entries)
-        _atomic_write(filepath, lambda f: f.write(data))
+        saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False):
         """Read weights written by ``save_weights`` (or from a ``save``d model file) into this
         model (matched by order; shapes must agree)."""
-        path = os.fspath(filepath)
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as z:
-                if "model.weights.npz" in z.namelist():
-                    names, arrays = _read_weights(z.read("model.weights.npz"), path)
-                else:
-                    names, arrays = _read_weights(open(path, "rb").read(), path)
-        else:
-            raise ValueError(f"load_weights: {path} is not a weights file written by save_weights or save")
-        if not self.built:
-            raise ValueError(f'Model "{self.name}" must be built before load_weights (call it or build it)')
-        self._assign_weights(names, arrays, path)
-
-    def _assign_weights(self, names, arrays, source):
-        entries = self._weight_entries()
-        if len(arrays) != len(entries):
-            raise ValueError(
-                f'{source} holds {len(arrays)} weights, but model "{self.name}" has {len(entries)} '
-                f"({', '.join(p for p, _ in entries[:6])}{', ...' if len(entries) > 6 else ''})"
-            )
-        for (path, w), name, a in zip(entries, names, arrays):
-            if tuple(a.shape) != tuple(w.shape):
-                raise ValueError(f"{source}: weight {name} has shape {tuple(a.shape)}, but the model's {path} has "
-                                 f"shape {tuple(w.shape)}")
-        self.set_weights(arrays)
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def get_config(self):
         raise NotImplementedError(
@@ -702,51 +657,14 @@ class Model(Layer):
             "available; use save_weights() and rebuild the model in code"
         )
 
-    def _compile_config(self):
-        """The compile arguments as JSON (None when something in them cannot be saved)."""
-        if self._compile_args is None:
-            return None
-        args = self._compile_args
-        try:
-            loss = args["loss"] if isinstance(args["loss"], str) else losses.serialize(self.compiled_loss)
-            metrics = [m if isinstance(m, str) else metrics_module.serialize(obj)
-                       for m, obj in zip(args["metrics"], self.compiled_metrics)]
-            return {"optimizer": optimizers.serialize(self.optimizer), "loss": loss, "metrics": metrics}
-        except ValueError:
-            return None
-
     def save(self, filepath, overwrite=True, include_optimizer=True):
         """Write the model (architecture as JSON, weights as .npz, compile arguments) to one zip
-        archive, atomically (see the module docstring). ``keras.models.load_model`` reads it."""
-        config = {"class_name": type(self).__name__, "config": self.get_config()}
-        if not self.built:
-            raise ValueError(f'Model "{self.name}" must be built before it can be saved')
-        document = {
-            "format": FORMAT,
-            "minidl_version": _minidl_version(),
-            "model": config,
-            "compile_config": self._compile_config(),
-        }
-        config_text = json.dumps(document, indent=2)
-        weights = _weights_npz(self._weight_entries())
-        _check_overwrite(filepath, overwrite)
-
-        def write(f):
-            with zipfile.ZipFile(f, "w") as z:
-                z.writestr("config.json", config_text, compress_type=zipfile.ZIP_DEFLATED)
-                z.writestr("model.weights.npz", weights, compress_type=zipfile.ZIP_STORED)
-
-        _atomic_write(filepath, write)
+        archive, atomically. ``keras.models.load_model`` reads it."""
+        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     # ---- representation --------------------------------------------------------------------
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-def _minidl_version():
-    import minidl
-
-    return getattr(minidl, "__version__", "unknown")
 
 
 def _size(n_bytes):
@@ -754,58 +672,6 @@ def _size(n_bytes):
         if n_bytes >= scale:
             return f"{n_bytes / scale:.2f} {unit}"
     return f"{n_bytes:.2f} B"
-
-
-def _check_overwrite(filepath, overwrite):
-    if not overwrite and os.path.exists(os.fspath(filepath)):
-        raise FileExistsError(f"{os.fspath(filepath)} exists and overwrite=False")
-
-
-def _atomic_write(filepath, write):
-    """Write through a temporary file in the same folder, then ``os.replace`` it onto ``filepath``
-    (atomic on POSIX and Windows); on any error the temporary file is removed and the old file,
-    if any, is untouched."""
-    path = os.fspath(filepath)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-_NAMES_KEY = "__weight_names__"
-
-
-def _weights_npz(entries):
-    """The weights as the bytes of an .npz file: arrays w0000, w0001, ... and their names."""
-    buf = io.BytesIO()
-    arrays = {f"w{i:04d}": backend.as_numpy(w.data) for i, (_, w) in enumerate(entries)}
-    arrays[_NAMES_KEY] = numpy.array([p for p, _ in entries] or [""], dtype=str)
-    numpy.savez(buf, **arrays)
-    return buf.getvalue()
-
-
-def _read_weights(data, source):
-    try:
-        with numpy.load(io.BytesIO(data), allow_pickle=False) as npz:
-            names = [str(n) for n in npz[_NAMES_KEY]] if _NAMES_KEY in npz.files else []
-            keys = sorted(k for k in npz.files if k != _NAMES_KEY)
-            arrays = [npz[k] for k in keys]
-    except (ValueError, OSError, zipfile.BadZipFile, KeyError, EOFError) as exc:
-        raise ValueError(f"{source}: the weights are not readable ({exc})") from exc
-    if names == [""] and not arrays:
-        names = []
-    return (names if len(names) == len(arrays) else [f"weight {i}" for i in range(len(arrays))]), arrays
 
 
 # ---- Sequential --------------------------------------------------------------------------------
@@ -933,7 +799,7 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        layers = [_layer_from_config(c, custom_objects) for c in config["layers"]]
+        layers = [saving.layer_from_config(c, custom_objects) for c in config["layers"]]
         model = cls(layers, name=config.get("name"))
         if config.get("build_input_shape") is not None and not model.built:
             model.build(tuple(config["build_input_shape"]))
@@ -1102,7 +968,7 @@ class Functional(Model):
         layers = {}
         produced = {}
         for c in config["layers"]:
-            layer = _layer_from_config(c, custom_objects)
+            layer = saving.layer_from_config(c, custom_objects)
             layers[layer.name] = layer
             if isinstance(layer, InputLayer):
                 produced[(layer.name, 0)] = layer.output
@@ -1139,75 +1005,8 @@ class Functional(Model):
         return rows + super()._summary_rows()
 
 
-# ---- loading -----------------------------------------------------------------------------------
-_MODEL_CLASSES = {"Sequential": Sequential, "Functional": Functional}
-
-
-def _layer_from_config(entry, custom_objects=None):
-    custom_objects = custom_objects or {}
-    name = entry["class_name"]
-    cls = custom_objects.get(name) or _MODEL_CLASSES.get(name) or LAYER_CLASSES.get(name)
-    if cls is None:
-        raise ValueError(
-            f"Unknown layer class {name!r} in the saved config. Pass custom_objects={{'{name}': {name}}} to "
-            "load_model for your own layers"
-        )
-    if cls in (Sequential, Functional):
-        return cls.from_config(entry["config"], custom_objects)
-    return cls.from_config(dict(entry["config"]))
-
-
-def model_from_config(document, custom_objects=None):
-    """A model (with fresh weights) from the dict ``{'class_name': ..., 'config': ...}``."""
-    saved_custom = dict(activations._CUSTOM)
-    activations._CUSTOM.update({k: v for k, v in (custom_objects or {}).items() if callable(v)
-                                and not isinstance(v, type)})
-    try:
-        return _layer_from_config(document, custom_objects)
-    finally:
-        activations._CUSTOM.clear()
-        activations._CUSTOM.update(saved_custom)
-
-
-def load_model(filepath, custom_objects=None, compile=True, device=None):  # noqa: A002 - Keras's argument name
-    """Rebuild a model written by ``model.save``: the architecture from its JSON config, then its
-    weights; compiled again with the saved optimizer, loss and metrics (``compile=False`` skips
-    that). ``device`` moves it there."""
-    path = os.fspath(filepath)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load_model: no file at {path}")
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-            if "config.json" not in names or "model.weights.npz" not in names:
-                raise ValueError("it does not hold config.json and model.weights.npz")
-            document = json.loads(z.read("config.json").decode("utf-8"))
-            weights = z.read("model.weights.npz")
-    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, ValueError, EOFError) as exc:
-        raise ValueError(f"load_model: {path} is not a model file written by model.save ({exc})") from exc
-    if document.get("format") != FORMAT:
-        raise ValueError(f"load_model: {path} has format {document.get('format')!r}, expected {FORMAT!r}")
-    model = model_from_config(document["model"], custom_objects)
-    if device is not None:
-        model.to(device)
-    names, arrays = _read_weights(weights, path)
-    model._assign_weights(names, arrays, path)
-    compile_config = document.get("compile_config")
-    if compile and compile_config:
-        model.compile(optimizer=compile_config["optimizer"] if isinstance(compile_config["optimizer"], str)
-                      else optimizers.get(compile_config["optimizer"]),
-                      loss=compile_config["loss"] if isinstance(compile_config["loss"], str)
-                      else losses.get(compile_config["loss"]),
-                      metrics=[m if isinstance(m, str) else metrics_module.get(m) for m in compile_config["metrics"]])
-    return model
-
-
-def save_model(model, filepath, overwrite=True):
-    """``model.save(filepath)``."""
-    model.save(filepath, overwrite=overwrite)
-
-
-def clone_model(model):
-    """A new model with the same architecture and fresh weights."""
-    return model_from_config({"class_name": type(model).__name__, "config": model.get_config()})
-
+# Loading and cloning live in minidl.keras.saving; keras.models is their public address.
+clone_model = saving.clone_model
+load_model = saving.load_model
+model_from_config = saving.model_from_config
+save_model = saving.save_model
