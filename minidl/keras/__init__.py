@@ -30,8 +30,8 @@ from . import (
     utils,
 )
 from .layers import Input
-from .layers.base import clear_session
 from .models import Model, Sequential, load_model
+from .naming import clear_session
 
 
 class backend:  # noqa: N801 - Keras's module name, here a namespace

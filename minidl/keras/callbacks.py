@@ -19,96 +19,8 @@ import time
 
 import numpy
 
-
-class Callback:
-    """Base class: override the hooks you need."""
-
-    def __init__(self):
-        self.model = None
-        self.params = {}
-
-    def set_model(self, model):
-        self.model = model
-
-    def set_params(self, params):
-        self.params = params
-
-    def on_train_begin(self, logs=None):
-        pass
-
-    def on_train_end(self, logs=None):
-        pass
-
-    def on_epoch_begin(self, epoch, logs=None):
-        pass
-
-    def on_epoch_end(self, epoch, logs=None):
-        pass
-
-    def on_train_batch_begin(self, batch, logs=None):
-        pass
-
-    def on_train_batch_end(self, batch, logs=None):
-        pass
-
-    def on_test_begin(self, logs=None):
-        pass
-
-    def on_test_end(self, logs=None):
-        pass
-
-    def on_test_batch_begin(self, batch, logs=None):
-        pass
-
-    def on_test_batch_end(self, batch, logs=None):
-        pass
-
-    def on_predict_begin(self, logs=None):
-        pass
-
-    def on_predict_end(self, logs=None):
-        pass
-
-    def on_predict_batch_begin(self, batch, logs=None):
-        pass
-
-    def on_predict_batch_end(self, batch, logs=None):
-        pass
-
-
-_HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
-
-
-class CallbackList:
-    """Calls every hook on each callback in order."""
-
-    def __init__(self, callbacks=None, model=None, params=None):
-        self.callbacks = list(callbacks or [])
-        for cb in self.callbacks:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks must be keras.callbacks.Callback objects, got {type(cb).__name__}")
-            if model is not None:
-                cb.set_model(model)
-            cb.set_params(dict(params or {}))
-
-    def append(self, callback):
-        self.callbacks.append(callback)
-
-    def __getattr__(self, name):
-        if name not in _HOOKS:
-            raise AttributeError(name)
-
-        indexed = "epoch" in name or "batch" in name  # (epoch or batch, logs), else (logs)
-
-        def dispatch(*args):
-            if len(args) < (2 if indexed else 1):
-                args = args + ({},)  # Keras always hands the hooks a logs dict
-            elif args[-1] is None:
-                args = args[:-1] + ({},)
-            for cb in self.callbacks:
-                getattr(cb, name)(*args)
-
-        return dispatch
+from .callback_base import HOOKS, Callback, CallbackList
+from .progress import ProgbarLogger
 
 
 class History(Callback):
@@ -360,8 +272,8 @@ class LambdaCallback(Callback):
     def __init__(self, **hooks):
         super().__init__()
         for name, fn in hooks.items():
-            if name not in _HOOKS:
-                raise ValueError(f"LambdaCallback: unknown hook {name!r}. Valid hooks: {', '.join(sorted(_HOOKS))}")
+            if name not in HOOKS:
+                raise ValueError(f"LambdaCallback: unknown hook {name!r}. Valid hooks: {', '.join(sorted(HOOKS))}")
             setattr(self, name, fn)
 
 
@@ -377,8 +289,6 @@ class Timer(Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_times.append(time.perf_counter() - self._t0)
 
-
-from .progress import ProgbarLogger  # noqa: E402  (re-exported: keras.callbacks.ProgbarLogger)
 
 __all__ = [
     "Callback",

@@ -77,7 +77,7 @@ class Loss:
         self.name = name or _snake(type(self).__name__)
 
     def __call__(self, y_true, y_pred, sample_weight=None, logits=None, kind=None):
-        from .layers.base import as_input_tensor
+        from .layers.symbolic import as_input_tensor
 
         y_true = as_input_tensor(y_true, y_pred.device if isinstance(y_pred, Tensor) else None)
         y_pred = as_input_tensor(y_pred)
@@ -346,7 +346,7 @@ def _shape_text(shape):
 
 
 def _snake(name):
-    from .layers.base import to_snake_case
+    from .naming import to_snake_case
 
     return to_snake_case(name)
 

@@ -156,7 +156,7 @@ class _FunctionMetric(Metric):
 
 
 def _snake(name):
-    from .layers.base import to_snake_case
+    from .naming import to_snake_case
 
     return to_snake_case(name)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .callbacks import Callback
+from .callback_base import Callback
 
 
 def resolve_verbose(verbose):

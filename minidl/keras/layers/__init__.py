@@ -1,7 +1,7 @@
 """Keras layers (channels-last images, (batch, time, features) sequences, Keras's weights)."""
 
 from .attention import MultiHeadAttention, Transformer
-from .base import Input, InputLayer, InputSpec, KerasTensor, Layer
+from .base import Layer
 from .convolutional import (
     AveragePooling2D,
     Conv1D,
@@ -13,8 +13,11 @@ from .convolutional import (
     MaxPooling2D,
 )
 from .core import Activation, Dense, Dropout, Embedding, Flatten, LeakyReLU, ReLU, Reshape, Softmax
+from .input_layer import Input, InputLayer
 from .normalization import BatchNormalization, LayerNormalization
 from .recurrent import GRU, LSTM, SimpleRNN
+from .shapes import InputSpec
+from .symbolic import KerasTensor
 
 MaxPool2D, AvgPool2D = MaxPooling2D, AveragePooling2D
 Convolution2D = Conv2D

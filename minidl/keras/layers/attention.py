@@ -28,6 +28,7 @@ from .. import activations, initializers
 from .base import Layer
 from .core import Dense, Dropout, dense_matmul
 from .normalization import LayerNormalization
+from .symbolic import as_input_tensor
 
 
 class _HeadProjection(Layer):
@@ -140,7 +141,6 @@ class MultiHeadAttention(Layer):
 
     def call(self, query, value=None, key=None, attention_mask=None, return_attention_scores=False, training=None,
              use_causal_mask=False, mask=None, query_mask=None, value_mask=None, key_mask=None):
-        from .base import as_input_tensor
 
         value = query if value is None else as_input_tensor(value, self._device, self._dtype)
         key = value if key is None else as_input_tensor(key, self._device, self._dtype)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 
 import numpy
 
@@ -31,151 +30,11 @@ from ... import backend
 from ...nn.module import Module, Parameter
 from ...tensor import Tensor
 from .. import initializers, regularizers
+from ..naming import to_snake_case, unique_name
+from .shapes import InputSpec, is_shape, normalize_shape
+from .symbolic import KerasTensor, Node, as_input_tensor, has_symbolic, map_structure
 
-_NAME_COUNTS: dict = {}
 LAYER_CLASSES: dict = {}
-
-
-def to_snake_case(name):
-    """'MaxPooling2D' -> 'max_pooling2d', 'SimpleRNN' -> 'simple_rnn' (Keras's rule)."""
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
-
-
-def unique_name(base):
-    """'dense', then 'dense_1', 'dense_2', ... (one counter per name, as Keras)."""
-    n = _NAME_COUNTS.get(base, 0)
-    _NAME_COUNTS[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
-
-
-def clear_session():
-    """Reset the automatic layer names (the next Dense is 'dense' again)."""
-    _NAME_COUNTS.clear()
-
-
-def shape_str(shape):
-    """(None, 26, 26, 32) as Keras prints it; a list of shapes for several outputs."""
-    if isinstance(shape, list):
-        return "[" + ", ".join(shape_str(s) for s in shape) + "]"
-    if shape is None:
-        return "?"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def is_shape(obj):
-    """True for one shape tuple such as (None, 28, 28, 1)."""
-    return isinstance(obj, (tuple, list)) and all(d is None or isinstance(d, (int, numpy.integer)) for d in obj)
-
-
-def normalize_shape(shape):
-    return tuple(None if d is None else int(d) for d in shape)
-
-
-class InputSpec:
-    """What a built layer accepts: ``ndim`` (exact) or ``min_ndim``, and fixed sizes of some axes
-    (``axes={-1: 1600}``). Checked on every call, with an error naming the layer."""
-
-    def __init__(self, ndim=None, min_ndim=None, axes=None):
-        self.ndim, self.min_ndim, self.axes = ndim, min_ndim, dict(axes or {})
-
-    def check(self, layer_name, shape, index=0):
-        where = f'Input {index} of layer "{layer_name}" is incompatible with the layer'
-        if self.ndim is not None and len(shape) != self.ndim:
-            raise ValueError(
-                f"{where}: expected ndim={self.ndim}, found ndim={len(shape)}. Full shape received: {shape_str(shape)}"
-            )
-        if self.min_ndim is not None and len(shape) < self.min_ndim:
-            raise ValueError(
-                f"{where}: expected min_ndim={self.min_ndim}, found ndim={len(shape)}. "
-                f"Full shape received: {shape_str(shape)}"
-            )
-        for axis, size in self.axes.items():
-            if size is None or not -len(shape) <= axis < len(shape):
-                continue
-            if shape[axis] is not None and shape[axis] != size:
-                raise ValueError(
-                    f"{where}: expected axis {axis} of input shape to have value {size}, "
-                    f"but received input with shape {shape_str(shape)}"
-                )
-
-
-# ---- symbolic tensors (functional API) --------------------------------------------------------
-class KerasTensor:
-    """A placeholder with a shape (None for the batch) that records which layer produced it.
-
-    ``keras.Input(shape=(28, 28, 1))`` makes one; calling a layer on it returns another;
-    ``keras.Model(inputs, outputs)`` turns the recorded calls into a model."""
-
-    def __init__(self, shape, dtype="float32", node=None, index=0, name=None):
-        self.shape = normalize_shape(shape)
-        self.dtype = dtype
-        self.node, self.index, self.name = node, index, name
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    def __repr__(self):
-        return f"<KerasTensor shape={shape_str(self.shape)}, dtype={self.dtype}, name={self.name}>"
-
-
-class Node:
-    """One call of a layer on symbolic inputs: ``outputs = layer(*args, **kwargs)``."""
-
-    def __init__(self, layer, args, kwargs, outputs):
-        self.layer, self.args, self.kwargs, self.outputs = layer, args, kwargs, outputs
-
-    @property
-    def input_tensors(self):
-        return [t for t in _flatten((self.args, self.kwargs)) if isinstance(t, KerasTensor)]
-
-
-def _flatten(structure):
-    if isinstance(structure, (list, tuple)):
-        for s in structure:
-            yield from _flatten(s)
-    elif isinstance(structure, dict):
-        for s in structure.values():
-            yield from _flatten(s)
-    else:
-        yield structure
-
-
-def map_structure(fn, structure):
-    """Apply ``fn`` to every leaf of nested lists, tuples and dicts."""
-    if isinstance(structure, list):
-        return [map_structure(fn, s) for s in structure]
-    if isinstance(structure, tuple):
-        return tuple(map_structure(fn, s) for s in structure)
-    if isinstance(structure, dict):
-        return {k: map_structure(fn, v) for k, v in structure.items()}
-    return fn(structure)
-
-
-def _has_symbolic(structure):
-    return any(isinstance(t, KerasTensor) for t in _flatten(structure))
-
-
-def as_input_tensor(x, device=None, dtype="float32"):
-    """A NumPy array, list or number as a Tensor on ``device``: floating values in ``dtype``
-    (Keras casts floating inputs to the layer's dtype), integers as int64, bools as they are.
-    A floating Tensor of another dtype is cast (differentiably); other Tensors pass unchanged."""
-    if isinstance(x, Tensor):
-        if x.dtype.kind == "f" and x.dtype != numpy.dtype(dtype):
-            return x.to(dtype=dtype)
-        return x
-    array = x if hasattr(x, "dtype") and hasattr(x, "shape") else numpy.asarray(x)
-    kind = array.dtype.kind
-    if kind == "f":
-        array = array.astype(dtype, copy=False)
-    elif kind in "iu":
-        array = array.astype(numpy.int64, copy=False)
-    elif kind != "b":
-        raise TypeError(f"cannot use an array of dtype {array.dtype} as a layer input")
-    if device is not None:
-        array = backend.to_device(array, device)
-    return Tensor._make(array, False)
 
 
 def _accepts(fn, name):
@@ -478,7 +337,7 @@ class Layer(Module):
             args = (kwargs.pop("inputs"),)
         if not args:
             raise TypeError(f'Layer "{self.name}" was called without inputs')
-        if _has_symbolic((args, kwargs)):
+        if has_symbolic((args, kwargs)):
             return self._symbolic_call(args, kwargs)
         training, mask = kwargs.pop("training", None), kwargs.pop("mask", None)
         inputs, training = self._prepare(args[0], training)
@@ -610,45 +469,3 @@ class Layer(Module):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-class InputLayer(Layer):
-    """The input of a model: ``InputLayer(shape=(28, 28, 1))``; ``keras.Input`` makes one and
-    returns its symbolic output."""
-
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, input_shape=None,
-                 batch_input_shape=None, **kwargs):
-        shape = shape if shape is not None else input_shape
-        if batch_shape is None:
-            batch_shape = batch_input_shape
-        if batch_shape is None:
-            if shape is None:
-                raise ValueError("InputLayer: give the shape of one sample, e.g. InputLayer(shape=(28, 28, 1))")
-            shape = (shape,) if isinstance(shape, int) else tuple(shape)
-            batch_shape = (batch_size,) + shape
-        super().__init__(name=name or unique_name("input_layer"), dtype=None, batch_input_shape=batch_shape, **kwargs)
-        self.input_dtype = numpy.dtype(dtype or "float32").name
-        self.built = True
-        self._build_input_shape = self._batch_input_shape
-        node = Node(self, (), {}, None)
-        node.outputs = KerasTensor(self._batch_input_shape, self.input_dtype, node, 0, name=self.name)
-        self._inbound_nodes.append(node)
-        self.output = node.outputs
-
-    def call(self, inputs):
-        return inputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {"batch_shape": list(self._batch_input_shape), "dtype": self.input_dtype, "name": self.name}
-
-
-def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, tensor=None):  # noqa: N802 - Keras name
-    """A symbolic input of ``shape`` (one sample, without the batch): the start of a functional
-    model, or the first entry of a ``Sequential`` list."""
-    if tensor is not None:
-        raise NotImplementedError("Input(tensor=...) is not supported")
-    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
-    return layer.output

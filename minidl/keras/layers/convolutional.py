@@ -20,8 +20,9 @@ import math
 
 from ... import functional as F
 from .. import activations, initializers, regularizers
-from .base import InputSpec, Layer
+from .base import Layer
 from .core import _int_tuple
+from .shapes import InputSpec
 
 
 def conv_output_length(size, kernel, padding, stride, dilation=1):

@@ -7,7 +7,8 @@ import math
 from ... import functional as F
 from ...tensor import Tensor
 from .. import activations, initializers, regularizers
-from .base import InputSpec, Layer
+from .base import Layer
+from .shapes import InputSpec
 
 
 def _int_tuple(value, n, name, where):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ... import functional as F
 from .. import initializers, regularizers
-from .base import InputSpec, Layer
+from .base import Layer
+from .shapes import InputSpec
 
 
 def _axes(axis, ndim, where):

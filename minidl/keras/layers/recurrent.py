@@ -33,8 +33,10 @@ from ... import backend
 from ... import functional as F
 from ...tensor import Tensor
 from .. import activations, initializers, regularizers
-from .base import InputSpec, Layer
+from .base import Layer
 from .core import dense_matmul
+from .shapes import InputSpec
+from .symbolic import as_input_tensor
 
 
 def _dropout_mask(like, shape, rate):
@@ -114,7 +116,6 @@ class _RNNBase(Layer):
                 f'{type(self).__name__} "{self.name}": initial_state needs {self._n_states()} tensor(s), '
                 f"got {len(states)}"
             )
-        from .base import as_input_tensor
 
         states = [as_input_tensor(s, x.device, x.dtype.name) for s in states]
         for s in states:
