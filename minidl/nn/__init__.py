@@ -2,6 +2,7 @@
 
 from . import init, utils
 from .attention import MultiheadAttention, PositionalEncoding, TransformerEncoder, TransformerEncoderLayer
+from .gpt import GPT, GPTConfig
 from .layers import (
     ELU,
     GELU,

@@ -1,0 +1,263 @@
+"""A decoder-only Transformer language model (GPT), small enough to read in one sitting.
+
+    config = GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
+    model = GPT(config)
+    logits, loss = model(idx, targets)      # idx, targets: (B, T) token ids
+    out = model.generate(idx, max_new_tokens=100, temperature=0.8, top_k=40)
+
+The model, for a sequence of token ids t_1..t_T:
+
+    x_0 = E[t] + P[0..T-1]                                  token + position embeddings, (B, T, C)
+    x_l = x_{l-1} + Attn(LN(x_{l-1}))                        causal self-attention, pre-LayerNorm
+    x_l = x_l + MLP(LN(x_l)),  MLP(u) = W_2 GELU(W_1 u)       4C hidden units
+    logits = LN(x_L) Eᵀ                                      weight tying: the output layer is E
+
+    Attn(u) = concat_h softmax(Q_h K_hᵀ / √d + M) V_h · W_o,   M_ij = −∞ for j > i (the future)
+
+trained to minimise the cross-entropy of t_{i+1} given t_1..t_i. Generation feeds the model its
+own samples; a key/value cache keeps each layer's K and V of the tokens already seen, so every
+new token costs one position instead of the whole prefix (``use_cache=False`` recomputes the
+prefix each step, and gives exactly the same tokens).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy
+
+from .. import functional as F
+from ..autograd import no_grad
+from ..backend import as_numpy
+from ..tensor import Tensor, arange, tensor
+from . import init
+from .layers import GELU, Dropout, Embedding, LayerNorm, Linear
+from .module import Module, ModuleList
+
+
+@dataclass
+class GPTConfig:
+    """Sizes of a GPT: ``block_size`` is the longest context, ``n_embd`` the width C (a multiple
+    of ``n_head``), ``bias`` whether the Linear and LayerNorm layers have biases."""
+
+    vocab_size: int = 65
+    block_size: int = 64
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"GPTConfig: {name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"GPTConfig: n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+
+
+class KVCache:
+    """Per layer, the keys and values of the positions seen so far: (B, n_head, P, d) each."""
+
+    def __init__(self, n_layer: int):
+        self.keys = [None] * n_layer
+        self.values = [None] * n_layer
+
+    @property
+    def length(self) -> int:
+        """Positions held (by the first layer: during a forward, the later ones lag behind)."""
+        return self.length_of(0)
+
+    def length_of(self, layer: int) -> int:
+        return 0 if self.keys[layer] is None else self.keys[layer].shape[2]
+
+    def extend(self, layer: int, k, v):
+        """Append this step's k, v (B, n_head, T, d) to ``layer``'s and return all of them."""
+        if self.keys[layer] is not None:
+            k = F.cat([self.keys[layer], k], dim=2)  # (B, nh, P+T, d)
+            v = F.cat([self.values[layer], v], dim=2)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
+
+
+class CausalSelfAttention(Module):
+    """Multi-head self-attention in which position i sees positions 0..i only."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head, self.n_embd = config.n_head, config.n_embd
+        self.c_attn = Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # Q, K, V at once
+        self.c_proj = Linear(config.n_embd, config.n_embd, bias=config.bias)  # W_o
+        self.dropout = config.dropout
+        self.resid_dropout = Dropout(config.dropout)
+
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0):
+        B, T, C = x.shape
+        nh, d = self.n_head, C // self.n_head
+        q, k, v = self.c_attn(x).split(C, dim=2)  # 3 × (B, T, C)
+        q = q.reshape(B, T, nh, d).transpose(1, 2)  # (B, nh, T, d)
+        k = k.reshape(B, T, nh, d).transpose(1, 2)
+        v = v.reshape(B, T, nh, d).transpose(1, 2)
+        past = 0 if cache is None else cache.length_of(layer)
+        if cache is not None:
+            k, v = cache.extend(layer, k, v)  # (B, nh, past+T, d)
+        mask = None
+        if T > 1:  # query i sits at position past+i and may see keys 0..past+i
+            positions = arange(past + T, device=x.device)
+            mask = positions[None, :] <= positions[past:, None]  # (T, past+T), True = may attend
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, nh, T, d)
+        y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(Module):
+    """u ↦ W_2 GELU(W_1 u): C → 4C → C."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = GELU()
+        self.c_proj = Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(Module):
+    """x + Attn(LN(x)), then + MLP(LN(·)): the pre-LayerNorm residual block."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cache=None, layer=0):
+        x = x + self.attn(self.ln_1(x), cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(Module):
+    """The language model: embeddings, ``n_layer`` blocks, final LayerNorm, tied output layer."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.wte = Embedding(config.vocab_size, config.n_embd)  # E: token embeddings
+        self.wpe = Embedding(config.block_size, config.n_embd)  # P: position embeddings
+        self.drop = Dropout(config.dropout)
+        self.h = ModuleList([Block(config) for _ in range(config.n_layer)])
+        self.ln_f = LayerNorm(config.n_embd, bias=config.bias)
+        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # weight tying: logits = h Eᵀ
+        self._init_weights()
+
+    def _init_weights(self):
+        """N(0, 0.02) weights, zero biases; the projections into the residual stream scaled by
+        1/√(2 n_layer) so that its variance does not grow with depth (as in GPT-2)."""
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                init.zeros_(p)
+            elif p.ndim == 2:
+                std = 0.02 / math.sqrt(2 * self.config.n_layer) if name.endswith("c_proj.weight") else 0.02
+                init.normal_(p, 0.0, std)
+
+    def num_parameters(self, non_embedding: bool = True) -> int:
+        """Parameters, each tied one once; without the position embeddings by default (the N of
+        scaling laws, which counts neither embedding: the token one is shared with the output)."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.wpe.weight.numel() if non_embedding else n
+
+    def flops_per_token(self, T: int | None = None) -> int:
+        """Training FLOPs per token, forward + backward: 6N + 6·n_layer·T·C (the matmuls with the
+        weights, 2 FLOPs per multiply-add and 3 passes, plus QKᵀ and the weighted sum of V)."""
+        c, T = self.config, T or self.config.block_size
+        return 6 * self.num_parameters() + 6 * c.n_layer * T * c.n_embd
+
+    def forward(self, idx, targets=None, cache: KVCache | None = None):
+        """Logits (B, T, vocab) for ids (B, T), and the mean cross-entropy against ``targets``
+        (B, T) when given (ids of -1 are ignored), else None."""
+        idx = idx if isinstance(idx, Tensor) else tensor(idx)
+        if idx.ndim != 2:
+            raise ValueError(f"GPT: expected token ids of shape (B, T), got {tuple(idx.shape)}")
+        B, T = idx.shape
+        past = 0 if cache is None else cache.length
+        if past + T > self.config.block_size:
+            raise ValueError(f"GPT: {past + T} positions, more than block_size {self.config.block_size}")
+        pos = arange(past, past + T, device=idx.device)  # (T,)
+        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
+        for layer, block in enumerate(self.h):
+            x = block(x, cache, layer)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab)
+        if targets is None:
+            return logits, None
+        targets = targets if isinstance(targets, Tensor) else tensor(targets)
+        loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T), ignore_index=-1)
+        return logits, loss
+
+    @no_grad()
+    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, use_cache: bool = True, seed: int | None = None):
+        """Append ``max_new_tokens`` sampled tokens to ``idx`` (B, T) and return it (B, T + new).
+
+        Each step samples from softmax(logits / temperature) of the last position, keeping only
+        the ``top_k`` most likely tokens and/or the smallest set whose probability reaches
+        ``top_p``; ``temperature=0`` takes the most likely token. Past ``block_size``, the
+        context is the last ``block_size`` tokens (and the cache is rebuilt from them)."""
+        sample = _Sampler(temperature, top_k, top_p, seed)
+        idx = idx if isinstance(idx, Tensor) else tensor(idx)
+        block = self.config.block_size
+        out = as_numpy(idx.data).astype(numpy.int64)  # (B, T), grows by one column per step
+        cache = None
+        for _ in range(max_new_tokens):
+            if not use_cache:  # the whole context, every step
+                logits, _ = self(tensor(out[:, -block:], device=idx.device))
+            elif cache is None or out.shape[1] > block:  # (re)fill the cache from the context
+                cache = KVCache(self.config.n_layer)  # past block_size the positions shift: start over
+                logits, _ = self(tensor(out[:, -block:], device=idx.device), cache=cache)
+            else:  # only the tokens the cache has not seen: the one sampled last
+                logits, _ = self(tensor(out[:, cache.length :], device=idx.device), cache=cache)
+            nxt = sample(as_numpy(logits.data[:, -1, :]))  # (B,)
+            out = numpy.concatenate([out, nxt[:, None]], axis=1)
+        return tensor(out, device=idx.device)
+
+
+class _Sampler:
+    """Draws one token per row from logits, with temperature, top-k and top-p (nucleus)."""
+
+    def __init__(self, temperature, top_k, top_p, seed):
+        if temperature < 0:
+            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
+        if top_p is not None and not 0.0 < top_p <= 1.0:
+            raise ValueError(f"generate: top_p must be in (0, 1], got {top_p}")
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+        self.rng = numpy.random.default_rng(seed)
+
+    def __call__(self, logits):
+        logits = logits.astype(numpy.float64)  # (B, V)
+        if self.temperature == 0:
+            return logits.argmax(axis=1)
+        logits = logits / self.temperature
+        if self.top_k is not None and self.top_k < logits.shape[1]:
+            kth = numpy.sort(logits, axis=1)[:, -self.top_k][:, None]
+            logits = numpy.where(logits < kth, -numpy.inf, logits)
+        probs = numpy.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        if self.top_p is not None and self.top_p < 1.0:
+            order = numpy.argsort(-probs, axis=1, kind="stable")
+            sorted_p = numpy.take_along_axis(probs, order, axis=1)
+            drop = numpy.cumsum(sorted_p, axis=1) - sorted_p >= self.top_p  # mass before it already enough
+            sorted_p[drop] = 0.0
+            probs = numpy.zeros_like(probs)
+            numpy.put_along_axis(probs, order, sorted_p, axis=1)
+            probs /= probs.sum(axis=1, keepdims=True)
+        u = self.rng.random(probs.shape[0])[:, None]
+        return numpy.minimum((numpy.cumsum(probs, axis=1) < u).sum(axis=1), probs.shape[1] - 1)
