@@ -1,0 +1,3 @@
+"""Utilities beside the core, named as in ``torch.utils``: ``checkpoint`` (activation checkpointing)."""
+
+from . import checkpoint
