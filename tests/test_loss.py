@@ -1,7 +1,9 @@
 """Losses: one spec table, one property test over it (forward against a NumPy reference for every
-reduction, gradcheck and gradgradcheck in float64, inputs not mutated, gradient shapes, fused
-cross-entropy equals composed), PyTorch parity for every loss and option, then particular values
-(clamps, stability, ignored samples) and error messages."""
+reduction, gradcheck and gradgradcheck in float64, inputs not mutated, gradient shapes, cross-entropy equals
+its reference), PyTorch parity for every loss and option, then particular values (clamps,
+stability, ignored samples) and error messages. ``F.cross_entropy.reference`` is the reference
+(log_softmax, nll_loss, the smoothing term); the plain call runs the fused kernel for class-index
+targets unless MINIDL_REFERENCE=1."""
 
 from __future__ import annotations
 
@@ -78,9 +80,10 @@ class Case:
     def target_grad(self):
         return self.target.dtype.kind == "f"
 
-    def minidl_fn(self, op=None):
-        """The loss as a function of the differentiable Tensors: (input, target) or (input,)."""
-        fn = getattr(F, op or self.spec.op)
+    def minidl_fn(self, fn=None):
+        """The loss (``fn``, or the spec's op) as a function of the differentiable Tensors:
+        (input, target) or (input,)."""
+        fn = fn or getattr(F, self.spec.op)
         extra = {k: tensor(v, dtype="float64") for k, v in self.arrays.items()}
         if self.target_grad:
             return lambda x, t: fn(x, t, **self.kwargs, **extra)
@@ -219,10 +222,10 @@ def test_loss(spec, seed, N, C, d, reduction):
     grads = minidl.grad(fn(*inputs), inputs, upstream)
     for t, g in zip(inputs, grads):
         assert g.shape == t.shape and g.dtype == t.dtype
-    if spec.op == "cross_entropy":  # fused == composed, values and gradients
-        composed = case.minidl_fn("cross_entropy_composed")
-        assert_close(out, composed(*inputs), rtol=1e-12, atol=1e-13)
-        for g, gc in zip(grads, minidl.grad(composed(*inputs), inputs, upstream)):
+    if spec.op == "cross_entropy":  # the op == its reference, values and gradients
+        reference = case.minidl_fn(F.cross_entropy.reference)
+        assert_close(out, reference(*inputs), rtol=1e-12, atol=1e-13)
+        for g, gc in zip(grads, minidl.grad(reference(*inputs), inputs, upstream)):
             assert_close(g, gc, rtol=1e-10, atol=1e-13, what="gradient")
 
 
@@ -266,15 +269,15 @@ def test_cross_entropy_reads_non_contiguous_input():
     out.backward()
     g_fused = x.grad.numpy().copy()
     x.grad = None
-    F.cross_entropy_composed(xt, t, reduction="sum").backward()
-    assert_close(out.detach(), F.cross_entropy_composed(xt.detach(), t, reduction="sum"), rtol=1e-12)
+    F.cross_entropy.reference(xt, t, reduction="sum").backward()
+    assert_close(out.detach(), F.cross_entropy.reference(xt.detach(), t, reduction="sum"), rtol=1e-12)
     assert_close(g_fused, x.grad, rtol=1e-12)
 
 
 def test_cross_entropy_with_every_target_ignored_is_nan_like_torch():
     torch = pytest.importorskip("torch")
     a = np.random.default_rng(0).standard_normal((2, 3))
-    for op in (F.cross_entropy, F.cross_entropy_composed, F.nll_loss):
+    for op in (F.cross_entropy, F.cross_entropy.reference, F.nll_loss):
         y = op(tensor(a, dtype="float64"), tensor([-100, -100]))
         assert np.isnan(y.item())
     assert np.isnan(torch.nn.functional.cross_entropy(torch.tensor(a), torch.tensor([-100, -100])).item())
@@ -333,7 +336,7 @@ def test_binary_cross_entropy_with_logits_is_stable_like_torch():
 # ---- errors -------------------------------------------------------------------------------------------
 def test_cross_entropy_errors():
     x = minidl.randn(3, 5)
-    for op in (F.cross_entropy, F.cross_entropy_composed, F.nll_loss):
+    for op in (F.cross_entropy, F.cross_entropy.reference, F.nll_loss):
         with pytest.raises(TypeError, match=r"class-index target must be an integer tensor.*float32.*\(3,\)"):
             op(x, tensor([0.0, 1.0, 2.0]))
         with pytest.raises(IndexError, match=r"target value 7 is out of range for C=5 classes"):

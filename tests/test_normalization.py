@@ -1,6 +1,8 @@
 """layer_norm and batch_norm: one spec table, one property test over it (forward and running
 statistics against NumPy, gradcheck and gradgradcheck in float64, inputs not mutated, gradient
-shapes, fused layer norm equals composed), PyTorch parity for every option, then error messages."""
+shapes, the kernel and the reference both), PyTorch parity for every option, then error messages.
+``op.reference`` is the reference implementation (the equation as composed Tensor ops); the plain
+call runs the fused kernel unless MINIDL_REFERENCE=1."""
 
 from __future__ import annotations
 
@@ -84,17 +86,17 @@ def _batch_ref(spec, a, w, b, rm, rv):
     return y, rm, rv
 
 
-def _fn(spec, running=None, composed=False):
+def _fn(spec, running=None, reference=False):
     """The op under test as a function of (x, weight, bias) Tensors (or None)."""
     if spec.kind == "layer":
-        op = F.layer_norm_composed if composed else F.layer_norm
+        op = F.layer_norm.reference if reference else F.layer_norm
 
         def fn(x, w=None, b=None):
             return op(x, spec.param_shape(x.shape), w, b, eps=spec.eps)
 
         return fn
 
-    op = F.batch_norm_composed if composed else F.batch_norm
+    op = F.batch_norm.reference if reference else F.batch_norm
 
     def fn(x, w=None, b=None):
         rm, rv = running if running is not None else (None, None)
@@ -145,16 +147,16 @@ def test_normalization(spec, data):
         fn = _fn(spec)
         out = assert_not_mutated(fn, x, w, b)
         assert_close(out, _layer_ref(spec, a, wa, ba), rtol=1e-10, atol=1e-12)
-        checked_fns = [fn, _fn(spec, composed=True)]
+        checked_fns = [fn, _fn(spec, reference=True)]
     else:
         C = shape[1]
         rm0 = np.linspace(-0.5, 0.5, C)
         rv0 = np.linspace(0.5, 2.0, C)
         y_ref, rm_ref, rv_ref = _batch_ref(spec, a, wa, ba, rm0, rv0)
         checked_fns = []
-        for composed in (False, True):
+        for reference in (False, True):
             rm, rv = tensor(rm0, dtype="float64"), tensor(rv0, dtype="float64")
-            fn = _fn(spec, (rm, rv), composed)
+            fn = _fn(spec, (rm, rv), reference)
             out = assert_not_mutated(fn, x, w, b)
             assert_close(out, y_ref, rtol=1e-10, atol=1e-12)
             assert_close(rm, rm_ref, rtol=1e-12, atol=1e-14, what="running_mean")
@@ -170,18 +172,18 @@ def test_normalization(spec, data):
         grads.append(minidl.grad(f(*inputs), list(inputs), g))
         for t, gt in zip(inputs, grads[-1]):
             assert gt.shape == t.shape
-    if len(grads) == 2:  # fused == composed, values and gradients
+    if len(grads) == 2:  # op == its reference, values and gradients
         assert_close(checked_fns[0](x, w, b), checked_fns[1](x, w, b), rtol=1e-12, atol=1e-13)
         for gf, gc in zip(*grads):
             assert_close(gf, gc, rtol=1e-9, atol=1e-11, what="gradient")
 
 
-def test_fused_layer_norm_double_backward_equals_composed():
+def test_layer_norm_double_backward_equals_the_reference():
     rng = np.random.default_rng(5)
     x = tensor(rng.standard_normal((3, 4)), dtype="float64", requires_grad=True)
     w = tensor(rng.uniform(0.5, 2, 4), dtype="float64", requires_grad=True)
     hessian_vector = []
-    for op in (F.layer_norm, F.layer_norm_composed):
+    for op in (F.layer_norm, F.layer_norm.reference):
         y = op(x, (4,), w)
         (gx,) = minidl.grad((y * y * y).sum(), x, create_graph=True)
         hessian_vector.append(minidl.grad((gx * gx).sum(), [x, w]))
@@ -194,8 +196,8 @@ def test_normalization_keeps_dtype(dtype):
     x = minidl.randn(4, 3, 2, dtype=dtype, requires_grad=True)
     w, b = minidl.ones(3, 2, dtype=dtype), minidl.zeros(3, 2, dtype=dtype)
     rm, rv = minidl.zeros(3, dtype=dtype), minidl.ones(3, dtype=dtype)
-    for y in (F.layer_norm(x, (3, 2), w, b), F.layer_norm_composed(x, (3, 2), w, b),
-              F.batch_norm(x, rm, rv, training=True), F.batch_norm_composed(x, rm, rv, training=True),
+    for y in (F.layer_norm(x, (3, 2), w, b), F.layer_norm.reference(x, (3, 2), w, b),
+              F.batch_norm(x, rm, rv, training=True), F.batch_norm.reference(x, rm, rv, training=True),
               F.batch_norm(x, rm, rv, w[:, 0], b[:, 0])):
         assert y.dtype == np.dtype(dtype)
         y.sum().backward()
@@ -216,7 +218,7 @@ def test_layer_norm_matches_torch(normalized_shape, affine, eps):
     g = rng.standard_normal(a.shape)
     use_w, use_b = affine in ("both", "weight"), affine in ("both", "bias")
     ours, theirs = [], []
-    for op in (F.layer_norm, F.layer_norm_composed):
+    for op in (F.layer_norm, F.layer_norm.reference):
         x, w, b = (tensor(v, dtype="float64", requires_grad=True) for v in (a, wa, ba))
         y = op(x, normalized_shape, w if use_w else None, b if use_b else None, eps=eps)
         y.backward(tensor(g, dtype="float64"))
@@ -250,7 +252,7 @@ def test_batch_norm_matches_torch(shape, training, affine, momentum, eps):
     ty = torch.nn.functional.batch_norm(tx, trm, trv, tw if affine else None, tb if affine else None, training,
                                         momentum, eps)
     ty.backward(torch.tensor(g))
-    for op in (F.batch_norm, F.batch_norm_composed):
+    for op in (F.batch_norm, F.batch_norm.reference):
         x, w, b = (tensor(v, dtype="float64", requires_grad=True) for v in (a, wa, ba))
         rm, rv = tensor(rm0, dtype="float64"), tensor(rv0, dtype="float64")
         y = op(x, rm, rv, w if affine else None, b if affine else None, training, momentum, eps)
@@ -268,7 +270,7 @@ def test_batch_norm_training_without_running_stats_matches_torch():
     torch = pytest.importorskip("torch")
     a = np.random.default_rng(4).standard_normal((5, 2, 3))
     ty = torch.nn.functional.batch_norm(torch.tensor(a), None, None, training=True)
-    for op in (F.batch_norm, F.batch_norm_composed):
+    for op in (F.batch_norm, F.batch_norm.reference):
         assert_close(op(tensor(a, dtype="float64"), None, None, training=True), ty, rtol=1e-10, atol=1e-12)
 
 
@@ -282,7 +284,7 @@ def test_layer_norm_errors():
     with pytest.raises(ValueError, match=r"layer_norm: weight of shape \(3,\) does not match normalized_shape \(4,\)"):
         F.layer_norm(x, 4, minidl.ones(3))
     with pytest.raises(ValueError, match=r"bias of shape \(4, 1\)"):
-        F.layer_norm_composed(x, 4, None, minidl.ones(4, 1))
+        F.layer_norm.reference(x, 4, None, minidl.ones(4, 1))
     with pytest.raises(TypeError, match="floating point"):
         F.layer_norm(minidl.zeros(2, 3, dtype="int64"), 3)
 

@@ -106,18 +106,18 @@ CASES = [
     # activations
     Case("activations", lambda a: F.relu(a) + F.leaky_relu(a, 0.1) + F.elu(a) + F.gelu(a)
          + F.gelu(a, approximate="tanh") + F.silu(a) + F.softplus(a) + F.hardtanh(a) + F.erf(a), (X,)),  # fmt: skip
-    Case("softmax", lambda a: F.softmax(a, 1) + F.log_softmax(a, -1) + F.softmax_composed(a, 0)
-         + F.log_softmax_composed(a, 1), (X,)),  # fmt: skip
+    Case("softmax", lambda a: F.softmax(a, 1) + F.log_softmax(a, -1) + F.softmax.reference(a, 0)
+         + F.log_softmax.reference(a, 1), (X,)),  # fmt: skip
     Case("dropout_eval", lambda a: F.dropout(a, 0.5, training=False), (X,)),
     # normalization
-    Case("layer_norm", lambda a, w, b: F.layer_norm(a, (3,), w, b) + F.layer_norm_composed(a, (3,), w, b),
+    Case("layer_norm", lambda a, w, b: F.layer_norm(a, (3,), w, b) + F.layer_norm.reference(a, (3,), w, b),
          (((4, 3), "f"), ((3,), "f"), ((3,), "f"))),  # fmt: skip
     Case("batch_norm", lambda a, w, b, m, v: F.batch_norm(a, m, v, w, b, training=True)
-         + F.batch_norm_composed(a, m.clone(), v.clone(), w, b, training=True) + F.batch_norm(a, m, v, w, b),
+         + F.batch_norm.reference(a, m.clone(), v.clone(), w, b, training=True) + F.batch_norm(a, m, v, w, b),
          (((4, 3, 2), "f"), ((3,), "f"), ((3,), "f"), ((3,), "c"), ((3,), "pos"))),  # fmt: skip
     # losses
     Case("cross_entropy", lambda a, t, w: F.cross_entropy(a, t, w, ignore_index=2, label_smoothing=0.1)
-         + F.cross_entropy_composed(a, t) + F.nll_loss(F.log_softmax(a, 1), t, reduction="sum"),
+         + F.cross_entropy.reference(a, t) + F.nll_loss(F.log_softmax(a, 1), t, reduction="sum"),
          (((5, 4), "f"), ((5,), "i4"), ((4,), "pos"))),  # fmt: skip
     Case("cross_entropy_probs", lambda a, p: F.cross_entropy(a, p, reduction="none"), (((3, 4), "f"), ((3, 4), "p"))),
     Case("bce", lambda p, t, w: F.binary_cross_entropy(p, t, w)

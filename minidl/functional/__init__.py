@@ -12,11 +12,9 @@ from .activation import (
     hardtanh,
     leaky_relu,
     log_softmax,
-    log_softmax_composed,
     one_hot,
     silu,
     softmax,
-    softmax_composed,
     softplus,
 )
 from .attention import (
@@ -78,12 +76,11 @@ from .loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
-    cross_entropy_composed,
     l1_loss,
     mse_loss,
     nll_loss,
 )
-from .normalization import batch_norm, batch_norm_composed, layer_norm, layer_norm_composed
+from .normalization import batch_norm, layer_norm
 from .recurrent import (
     cell_gates_concatenated,
     cell_gates_split,

@@ -1,9 +1,8 @@
-"""Activations. Softmax and log-softmax are fused (one forward, one backward, stable);
-``softmax_composed`` and ``log_softmax_composed`` are the same equations built from
-primitives, kept as the reference the tests compare against.
-
-Also here: the other activations (leaky_relu, elu, gelu with its erf, silu, softplus,
-hardtanh), dropout, and the index ops a classifier needs around them (embedding, one_hot).
+"""Activations, each written from its equation: softmax and log-softmax (composed of exp, max,
+sum and logsumexp; a fused kernel in ``minidl/kernels/activation.py`` may stand in for them, see
+``minidl.reference_mode``), the other activations (leaky_relu, elu, gelu with its erf, silu,
+softplus, hardtanh), dropout, and the index ops a classifier needs around them (embedding,
+one_hot). relu, sigmoid and tanh are primitives in ``elementwise.py``.
 """
 
 from __future__ import annotations
@@ -14,67 +13,52 @@ import numbers
 from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
+from ..dispatch import reference_op
 from ..tensor import Tensor
 from ._common import normalize_dim
-from .elementwise import clamp, exp, relu, sigmoid, tanh, where
-from .reduce import amax, logsumexp
+from .elementwise import clamp, exp, log, relu, sigmoid, tanh, where
+from .reduce import amax
 from .reduce import sum as _sum
 from .shape import getitem
 
 
-class Softmax(Function):
-    """y_i = exp(x_i − m) / Σ_j exp(x_j − m) along ``dim`` (m = max x: no overflow)
-    dL/dx = y · (dy − Σ_dim dy · y)        x, y, dy: same shape"""
-
-    def forward(ctx, x, dim):
-        xp = ctx.xp
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))
-        y = e / e.sum(axis=dim, keepdims=True)
-        ctx.dim = dim
-        ctx.save_for_backward(y)
-        return y
-
-    def backward(ctx, dy):
-        (y,) = ctx.saved_tensors
-        return y * (dy - (dy * y).sum(ctx.dim, keepdim=True)), None
+def softmax_dim(x, dim, op="softmax"):
+    """The non-negative class dim of a softmax over ``dim``, after checking that x is a float Tensor."""
+    _check_float(x, op)
+    return normalize_dim(dim, x.ndim, op)
 
 
-class LogSoftmax(Function):
-    """y = x − logsumexp(x) along ``dim``
-    dL/dx = dy − softmax(x) · Σ_dim dy = dy − exp(y) · Σ_dim dy"""
-
-    def forward(ctx, x, dim):
-        xp = ctx.xp
-        shifted = x - x.max(axis=dim, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
-        ctx.dim = dim
-        ctx.save_for_backward(y)
-        return y
-
-    def backward(ctx, dy):
-        (y,) = ctx.saved_tensors
-        return dy - y.exp() * dy.sum(ctx.dim, keepdim=True), None
-
-
+@reference_op
 def softmax(x, dim):
-    """softmax(x)_i = exp(x_i) / Σ_j exp(x_j) along ``dim`` (fused, stable)."""
-    return Softmax.apply(x, normalize_dim(dim, x.ndim, "softmax"))
+    """softmax(x)_i = e^{x_i − m} / Σ_j e^{x_j − m}  along ``dim``,  m = max_j x_j
+
+    Subtracting m changes nothing (it cancels between numerator and denominator) but keeps every
+    exponent ≤ 0, so nothing overflows. Autograd differentiates this graph; written out, the
+    backward is
+        dL/dx = y ⊙ (dy − Σ_dim dy ⊙ y)
+    x, y, dy: the same shape (*), the sums run along ``dim`` and are kept as size 1 there.
+    The fused kernel (``minidl/kernels/activation.py``) computes exactly these two lines.
+    Notebook: notebooks/04_attention.ipynb, sections 1 ("The formula, from scratch") and 2
+    ("Why divide by √d_k")."""
+    dim = softmax_dim(x, dim)
+    m = amax(x.detach(), dim, keepdim=True)  # (*, 1, *): a constant shift, no gradient through it
+    e = exp(x - m)  # (*)
+    return e / _sum(e, dim, keepdim=True)  # (*) / (*, 1, *)
 
 
+@reference_op
 def log_softmax(x, dim):
-    """log softmax(x) = x − logsumexp(x) along ``dim`` (fused, stable)."""
-    return LogSoftmax.apply(x, normalize_dim(dim, x.ndim, "log_softmax"))
+    """log softmax(x)_i = x_i − log Σ_j e^{x_j} = (x_i − m) − log Σ_j e^{x_j − m}  along ``dim``,
+    m = max_j x_j (the log-sum-exp trick: no exponent is positive, and x − m is exact)
 
-
-def softmax_composed(x, dim):
-    """Reference softmax from primitives: exp(x − max) / Σ exp(x − max)."""
-    e = exp(x - amax(x, dim, keepdim=True).detach())
-    return e / _sum(e, dim, keepdim=True)
-
-
-def log_softmax_composed(x, dim):
-    """Reference log-softmax from primitives: x − logsumexp(x)."""
-    return x - logsumexp(x, dim, keepdim=True)
+    Backward (autograd's; the fused kernel writes it out):
+        dL/dx = dy − softmax(x) ⊙ Σ_dim dy = dy − e^y ⊙ Σ_dim dy
+    x, y, dy: the same shape (*). Notebook: notebooks/02_convolution.ipynb, section 6 ("A small
+    CNN on handwritten digits"), inside the cross-entropy the CNN is trained with."""
+    dim = softmax_dim(x, dim, "log_softmax")
+    m = amax(x.detach(), dim, keepdim=True)  # (*, 1, *): a constant shift, no gradient through it
+    shifted = x - m  # (*)
+    return shifted - log(_sum(exp(shifted), dim, keepdim=True))  # (*) − (*, 1, *)
 
 
 # ---- erf and the activations built on it ------------------------------------------------------
@@ -133,7 +117,7 @@ class Erf(Function):
     """y = erf(x) = 2/√π ∫₀ˣ e^{−t²} dt        dL/dx = dy · 2/√π · e^{−x²}        x, y, dy: same shape
 
     NumPy has no erf, so the forward sums a series (|x| < 2) or a continued fraction (|x| ≥ 2),
-    see ``_erf_series`` and ``_erfc_fraction``."""
+    see ``_erf_series`` and ``_erfc_fraction``; the backward is Tensor ops (twice differentiable)."""
 
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -145,7 +129,10 @@ class Erf(Function):
 
 
 def erf(x):
-    """The error function erf(x) = 2/√π ∫₀ˣ e^{−t²} dt (accurate to ~1e-15 in float64)."""
+    """The error function erf(x) = 2/√π ∫₀ˣ e^{−t²} dt (accurate to ~1e-15 in float64).
+
+    dL/dx = dy · 2/√π · e^{−x²}; x, y: the same shape. Notebook: not used in the notebooks; it is
+    a primitive ``Function`` like the softplus of notebooks/01_autograd.ipynb, section 2."""
     _check_float(x, "erf")
     return Erf.apply(x)
 
@@ -154,7 +141,8 @@ def gelu(x, approximate="none"):
     """GELU(x) = x · Φ(x) = ½ x (1 + erf(x/√2))                      (approximate='none')
     GELU(x) ≈ ½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))               (approximate='tanh')
     dL/dx = dy · (Φ(x) + x φ(x)),  φ(x) = e^{−x²/2}/√(2π)            (exact form)
-    Composed from erf (or tanh), so the gradient and its derivatives follow."""
+    x, y: the same shape. Composed from erf (or tanh), so the gradient and its derivatives follow.
+    Notebook: not used in the notebooks (the Transformer there uses relu)."""
     _check_float(x, "gelu")
     if approximate == "none":
         return 0.5 * x * (1.0 + erf(x * _SQRT_HALF))
@@ -167,7 +155,8 @@ def gelu(x, approximate="none"):
 def leaky_relu(x, negative_slope=0.01):
     """y = x for x > 0, negative_slope · x otherwise.        dL/dx = dy · (1 or negative_slope)
 
-    Composed as x · m with the constant m = [x > 0] + negative_slope · [x ≤ 0]."""
+    Composed as x · m with the constant m = [x > 0] + negative_slope · [x ≤ 0]; x, y: the same
+    shape. Notebook: not used in the notebooks (relu is; notebooks/02_convolution.ipynb, section 6)."""
     _check_float(x, "leaky_relu")
     xp = get_array_module(x.data)
     m = xp.where(x.data > 0, 1.0, negative_slope).astype(x.dtype, copy=False)
@@ -177,20 +166,25 @@ def leaky_relu(x, negative_slope=0.01):
 def elu(x, alpha=1.0):
     """y = x for x > 0, α (eˣ − 1) otherwise.        dL/dx = dy · (1 or α eˣ)
 
-    eˣ is taken of min(x, 0), so a large positive x never overflows the unused branch."""
+    eˣ is taken of min(x, 0), so a large positive x never overflows the unused branch; x, y: the
+    same shape. Notebook: not used in the notebooks."""
     _check_float(x, "elu")
     return where(x.data > 0, x, alpha * (exp(clamp(x, max=0.0)) - 1.0))
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0):
-    """y = min(max(x, min_val), max_val)        dL/dx = dy · [min_val ≤ x ≤ max_val]"""
+    """y = min(max(x, min_val), max_val)        dL/dx = dy · [min_val ≤ x ≤ max_val]
+
+    x, y: the same shape; composed from clamp. Notebook: not used in the notebooks."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val {min_val} is larger than max_val {max_val}")
     return clamp(x, min_val, max_val)
 
 
 def silu(x):
-    """SiLU (swish): y = x · σ(x)        dL/dx = dy · σ(x) (1 + x (1 − σ(x)))   (composed)"""
+    """SiLU (swish): y = x · σ(x)        dL/dx = dy · σ(x) (1 + x (1 − σ(x)))   (composed)
+
+    x, y: the same shape. Notebook: not used in the notebooks."""
     _check_float(x, "silu")
     return x * sigmoid(x)
 
@@ -215,7 +209,12 @@ class Softplus(Function):
 
 
 def softplus(x, beta=1.0, threshold=20.0):
-    """softplus(x) = (1/β) log(1 + e^{βx}); x itself where βx > threshold."""
+    """softplus(x) = (1/β) log(1 + e^{βx}); x itself where βx > threshold.
+
+    dL/dx = dy · σ(βx) (dy in the linear region); x, y: the same shape. One ``Function``
+    (``Softplus``) with the stable forward and the derived backward. Notebook:
+    notebooks/01_autograd.ipynb, section 2 ("A `Function`, forward and backward") builds softplus
+    as its first ``Function``."""
     _check_float(x, "softplus")
     if beta == 0:
         raise ValueError("softplus: beta must be non-zero")
@@ -228,7 +227,9 @@ def dropout(x, p=0.5, training=True):
 
     Kept values are scaled by 1/(1 − p) so that E[y] = x and evaluation needs no rescaling.
     ``training=False`` or p = 0 returns x itself; p = 1 gives zeros.
-    dL/dx = dy · m / (1 − p)   (the same mask)."""
+    dL/dx = dy · m / (1 − p)   (the same mask); x, m, y: the same shape. Notebook:
+    notebooks/04_attention.ipynb, section 5 ("The Transformer encoder block from the pieces"),
+    where the block runs in eval mode so that dropout is off."""
     if not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability p has to be between 0 and 1, got {p}")
     if not training or p == 0:
@@ -262,7 +263,9 @@ def embedding(input, weight, padding_idx=None):
 
     input: integer indices of any shape (*); weight: (V, D); y: (*, D).
     dL/dweight[v] = Σ over positions where input = v of dy[position]   (repeated indices add up);
-    rows at ``padding_idx`` get no gradient (their value is still returned)."""
+    rows at ``padding_idx`` get no gradient (their value is still returned). Composed from
+    indexing. Notebook: notebooks/04_attention.ipynb, section 7 ("What a trained model attends
+    to"): token and position embeddings."""
     idx = _as_index_tensor(input, "embedding")
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         shape = tuple(weight.shape) if hasattr(weight, "shape") else type(weight).__name__
@@ -290,7 +293,8 @@ def embedding(input, weight, padding_idx=None):
 
 def one_hot(tensor, num_classes=-1):
     """y[..., c] = 1 if tensor[...] == c else 0, as int64 of shape (*, num_classes).
-    ``num_classes=-1`` takes max(tensor) + 1. No gradient (the result is an integer tensor)."""
+    ``num_classes=-1`` takes max(tensor) + 1. No gradient (the result is an integer tensor).
+    Notebook: not used in the notebooks."""
     idx = _as_index_tensor(tensor, "one_hot")
     xp = get_array_module(idx.data)
     if idx.numel():
@@ -327,13 +331,11 @@ __all__ = [
     "hardtanh",
     "leaky_relu",
     "log_softmax",
-    "log_softmax_composed",
     "one_hot",
     "relu",
     "sigmoid",
     "silu",
     "softmax",
-    "softmax_composed",
     "softplus",
     "tanh",
 ]

@@ -1,22 +1,23 @@
-"""Losses, with ``torch.nn.functional``'s signatures and semantics.
+"""Losses, with ``torch.nn.functional``'s signatures and semantics, each written from its equation.
 
-``reduction`` is 'none' (one loss per element or sample), 'sum' or 'mean'. Cross-entropy with
-class-index targets is the hot path of training a classifier, so it is one fused op
-(log-softmax, pick, weight, smooth, reduce; backward softmax − target); ``cross_entropy_composed``
-builds the same loss from ``log_softmax`` and ``nll_loss`` and is the reference the tests
-compare against. The other losses are composed from primitives, except binary cross-entropy,
-whose backward must stay finite where log x is clamped.
+``reduction`` is 'none' (one loss per element or sample), 'sum' or 'mean'. Cross-entropy is
+log_softmax then nll_loss (plus the label-smoothing term), composed, so autograd derives its
+backward; the fused kernel in ``minidl/kernels/loss.py`` computes the same loss and its backward
+p − q in one op for class-index targets (``minidl.reference_mode()`` turns it off). The other
+losses are composed from primitives, except binary cross-entropy, one ``Function`` whose
+backward must stay finite where log x is clamped.
 """
 
 from __future__ import annotations
 
 import numbers
 
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function
 from ..backend import get_array_module
+from ..dispatch import reference_op
 from ..tensor import Tensor
-from ._common import broadcast_shapes
-from .activation import Softplus, log_softmax, softmax
+from ._common import as_tensor_like, broadcast_shapes
+from .activation import Softplus, log_softmax
 from .elementwise import abs as _abs
 from .elementwise import clamp, log
 
@@ -87,101 +88,13 @@ def _valid_and_safe(target, ignore_index):
     return valid, t * valid
 
 
-# ---- fused cross-entropy with class indices -----------------------------------------------------
-class CrossEntropy(Function):
-    """Cross-entropy of logits x against class indices y, as one op. With q_ic the target weights
-
-        q_ic = (1 − ε)·w_{y_i}·[c = y_i] + ε/C · w_c        (0 for samples where y_i = ignore_index)
-        log p = log_softmax(x) over C,   ℓ_i = −Σ_c q_ic · log p_ic
-        L = ℓ ('none'),  Σ_i ℓ_i ('sum'),  Σ_i ℓ_i / Σ_i w_{y_i} ('mean', over samples not ignored)
-
-    (ε = label_smoothing, w = class weights or 1), and the backward
-
-        dL/dx_i = s_i · (Q_i · p_i − q_i),   Q_i = Σ_c q_ic,   s_i = dy_i, dy or dy / Σ_i w_{y_i}
-
-    Shapes: x (N, C, S) (the wrapper folds the dims d1, ... into S), y (N, S), w (C,), ℓ (N, S)."""
-
-    def forward(ctx, x_in, target, weight, ignore_index, reduction, eps):
-        xp = ctx.xp
-        x = xp.ascontiguousarray(x_in)  # the flat positions below assume a C-contiguous layout
-        N, C, S = x.shape
-        shifted = x - x.max(axis=1, keepdims=True)  # (N, C, S)
-        logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))  # (N, C, S)
-        valid = target != ignore_index  # (N, S)
-        safe = target * valid
-        # flat positions of (i, y_i, s) in a C-contiguous (N, C, S) array: no duplicates, so a plain
-        # fancy index both reads the picked log-probabilities and writes the backward
-        flat = (xp.arange(N)[:, None] * C + safe) * S + xp.arange(S)[None, :]  # (N, S)
-        picked = logp.reshape(-1)[flat]  # (N, S)
-        wy = valid.astype(x.dtype) if weight is None else weight[safe] * valid  # (N, S)
-        loss = -picked * wy  # (N, S)
-        if eps:
-            wc = 1.0 if weight is None else weight.reshape(1, C, 1)
-            smooth = -(logp * wc).sum(axis=1) * valid  # (N, S)
-            loss = (1.0 - eps) * loss + (eps / C) * smooth
-        ctx.logp, ctx.flat, ctx.valid, ctx.wy, ctx.weight = logp, flat, valid, wy, weight
-        ctx.reduction, ctx.eps = reduction, eps
-        ctx.save_for_backward(x_in)  # the input array itself: saved as the graph Tensor
-        if reduction == "none":
-            return loss
-        total = loss.sum()
-        if reduction == "sum":
-            return total
-        denom = wy.sum()
-        ctx.denom = denom
-        return xp.where(denom != 0, total / xp.where(denom != 0, denom, 1), xp.nan).astype(x.dtype)
-
-    def _scale(ctx, dy):
-        """s of the docstring with shape (N, S) or (), as a Tensor."""
-        if ctx.reduction == "mean":
-            xp = ctx.xp
-            inv = xp.where(ctx.denom != 0, 1.0 / xp.where(ctx.denom != 0, ctx.denom, 1), 0.0)
-            return dy * Tensor._make(inv.astype(ctx.logp.dtype), False)
-        return dy
-
-    def _target_weights(ctx):
-        """(q, Q): the dense target weights (N, C, S) and their sums over C (N, S), as arrays."""
-        xp = ctx.xp
-        N, C, S = ctx.logp.shape
-        eps, wy, valid = ctx.eps, ctx.wy, ctx.valid
-        if eps:
-            wc = xp.ones((1, C, 1), dtype=wy.dtype) if ctx.weight is None else ctx.weight.reshape(1, C, 1)
-            q = (eps / C) * wc * valid[:, None, :]  # (N, C, S)
-            Q = (1.0 - eps) * wy + (eps / C) * wc.sum() * valid  # (N, S)
-        else:
-            q = xp.zeros((N, C, S), dtype=wy.dtype)
-            Q = wy
-        q.reshape(-1)[ctx.flat] += (1.0 - eps) * wy
-        return q, Q
-
-    def backward(ctx, dy):
-        (x,) = ctx.saved_tensors
-        s = ctx._scale(dy)  # (N, S) or ()
-        if s.ndim:
-            s = s.reshape(s.shape[0], 1, s.shape[1])  # (N, 1, S)
-        if is_grad_enabled():
-            # building a graph (double backward): softmax is rebuilt from x, the rest is constant
-            q, Q = ctx._target_weights()
-            N, C, S = q.shape
-            p = softmax(x, 1)
-            dx = s * (p * Tensor._make(Q.reshape(N, 1, S), False) - Tensor._make(q, False))
-            return dx, None, None, None, None, None
-        xp = ctx.xp
-        eps, wy = ctx.eps, ctx.wy
-        N, C, S = ctx.logp.shape
-        sd = xp.broadcast_to(s.data, (N, 1, S)).reshape(N, S)  # (N, S)
-        if eps:
-            wc_sum = C if ctx.weight is None else ctx.weight.sum()
-            Q = (1.0 - eps) * wy + (eps / C) * wc_sum * ctx.valid
-        else:
-            Q = wy
-        dx = xp.exp(ctx.logp)  # p, (N, C, S)
-        dx *= (sd * Q)[:, None, :]
-        if eps:
-            wc = 1.0 if ctx.weight is None else ctx.weight.reshape(1, C, 1)
-            dx -= (eps / C) * wc * (sd * ctx.valid)[:, None, :]
-        dx.reshape(-1)[ctx.flat] -= (1.0 - eps) * sd * wy
-        return Tensor._make(dx, False), None, None, None, None, None
+def _target_weights(input, target, weight, ignore_index):
+    """(w_y, valid): the weight of each sample's class (0 where ignored) and the mask of samples not
+    ignored, arrays of the target's shape; w_y in the input's dtype."""
+    valid, safe = _valid_and_safe(target, ignore_index)
+    if weight is None:
+        return valid.astype(input.dtype), valid
+    return weight.data.astype(input.dtype)[safe] * valid, valid
 
 
 def _spatial_size(x):
@@ -227,46 +140,39 @@ def _check_ce_args(input, target, reduction, label_smoothing, op):
     return target.dtype.kind == "f" and tuple(target.shape) == tuple(input.shape)
 
 
+@reference_op
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """Cross-entropy between logits ``input`` (C,), (N, C) or (N, C, d1, ...) and either class
-    indices (integer, shape (), (N,) or (N, d1, ...)) or class probabilities (float, the input's
-    shape). Class-index targets go through the fused ``CrossEntropy`` op."""
-    if _check_ce_args(input, target, reduction, label_smoothing, "cross_entropy"):
-        return _probability_cross_entropy(input, target, weight, reduction, label_smoothing)
-    C = _check_index_target(input, target, weight, ignore_index, "cross_entropy")
-    x, t, unbatched = _batched(input, target)
-    N = x.shape[0]
-    S = _spatial_size(x)
-    x3 = x.reshape(N, C, S)  # (N, C, S), S = d1·d2···
-    t2 = t.reshape(N, S)  # (N, S)
-    w = None if weight is None else weight.data.astype(x.dtype, copy=False)
-    loss = CrossEntropy.apply(x3, t2, w, ignore_index, reduction, float(label_smoothing))
-    if reduction == "none":
-        return loss.reshape(tuple(target.shape))
-    return loss
+    """Cross-entropy of logits x against class indices y (or class probabilities), PyTorch's rules.
 
-
-def cross_entropy_composed(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """Reference cross-entropy: log_softmax, then nll_loss, plus PyTorch's label-smoothing term
-    ε/C · Σ_c w_c · (−log p_ic), normalised like the nll part."""
+    With log p = log_softmax(x) over the class dim, w the class weights (1 when absent) and
+    ε = label_smoothing, each sample i not ignored (y_i ≠ ignore_index) has the loss
+        ℓ_i = −(1 − ε) · w_{y_i} · log p_{i,y_i}  −  ε/C · Σ_c w_c · log p_ic
+    (ℓ_i = 0 for an ignored sample), and L = ℓ ('none'), Σ_i ℓ_i ('sum') or
+    Σ_i ℓ_i / Σ_i w_{y_i} over the samples not ignored ('mean': without weights, the mean over the
+    batch of −log p_{i,y_i}; NaN when every sample is ignored, as in PyTorch).
+    Backward (autograd's; the fused kernel writes it out), with q_ic = (1 − ε)·w_{y_i}·[c = y_i] +
+    ε/C·w_c the target weights and s_i = dy_i ('none'), dy ('sum') or dy / Σ_i w_{y_i} ('mean'):
+        dL/dx_i = s_i · (p_i · Σ_c q_ic − q_i)
+    Shapes: x (C,), (N, C) or (N, C, d1, ...); y (), (N,) or (N, d1, ...) integer; w (C,);
+    ℓ the shape of y. Probability targets t (float, x's shape): ℓ_i = −Σ_c w_c · t'_ic · log p_ic
+    with t' = (1 − ε)·t + ε/C, and 'mean' divides by the number of samples.
+    Notebook: notebooks/02_convolution.ipynb, section 6 ("A small CNN on handwritten digits"),
+    the loss the CNN is trained with (also notebooks 03, section 5, and 04, section 7)."""
     if _check_ce_args(input, target, reduction, label_smoothing, "cross_entropy"):
         return _probability_cross_entropy(input, target, weight, reduction, label_smoothing)
     C = _check_index_target(input, target, weight, ignore_index, "cross_entropy")
     class_dim = 0 if input.ndim == 1 else 1
-    logp = log_softmax(input, class_dim)
-    nll = nll_loss(logp, target, weight, ignore_index, reduction)
-    if not label_smoothing:
-        return nll
-    valid, safe = _valid_and_safe(target, ignore_index)
-    if weight is not None:
-        logp = logp * weight.detach().to(input.dtype).reshape((C,) + (1,) * (input.ndim - 1 - class_dim))
-    smooth = -logp.sum(class_dim) * Tensor._make(valid.astype(input.dtype), False)  # target's shape
+    logp = log_softmax(input, class_dim)  # log p, the input's shape
+    loss = nll_loss(logp, target, weight, ignore_index, reduction="none")  # −w_y · log p_y, the target's shape
+    wy, valid = _target_weights(input, target, weight, ignore_index)  # w_{y_i} (0 if ignored), y's shape
+    if label_smoothing:
+        along_classes = (C,) + (1,) * (input.ndim - 1 - class_dim)  # w_c broadcast along the class dim
+        wc = 1.0 if weight is None else as_tensor_like(weight.data.reshape(along_classes), input)
+        smooth = -(logp * wc).sum(class_dim) * as_tensor_like(valid, input)  # −Σ_c w_c log p_c, y's shape
+        loss = (1.0 - label_smoothing) * loss + (label_smoothing / C) * smooth
     if reduction == "mean":
-        wy = valid.astype(input.dtype) if weight is None else weight.data[safe] * valid
-        smooth = _safe_divide(smooth.sum(), wy.sum())
-    else:
-        smooth = _reduce(smooth, reduction)
-    return (1.0 - label_smoothing) * nll + (label_smoothing / C) * smooth
+        return _safe_divide(loss.sum(), wy.sum())
+    return _reduce(loss, reduction)
 
 
 def _safe_divide(total, denom):
@@ -281,26 +187,28 @@ def _safe_divide(total, denom):
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """Negative log-likelihood of log-probabilities ``input`` (C,), (N, C) or (N, C, d1, ...) at the
-    class indices ``target``: ℓ_i = −w_{y_i} · input[i, y_i] (0 where y_i = ignore_index);
-    'mean' divides Σ ℓ_i by Σ w_{y_i} over the samples not ignored. Composed from indexing."""
+    """Negative log-likelihood of log-probabilities x at the class indices y:
+
+        ℓ_i = −w_{y_i} · x[i, y_i]   (0 where y_i = ignore_index)
+        L = ℓ ('none'), Σ_i ℓ_i ('sum'), Σ_i ℓ_i / Σ_i w_{y_i} over the samples not ignored ('mean')
+        dL/dx[i, c] = −s_i · w_{y_i} · [c = y_i],   s_i = dy_i, dy or dy / Σ_i w_{y_i}
+    Shapes: x (C,), (N, C) or (N, C, d1, ...); y (), (N,) or (N, d1, ...); w (C,); ℓ the shape
+    of y. Composed from indexing (its backward scatters into the picked entries). Notebook:
+    notebooks/02_convolution.ipynb, section 6, inside the cross-entropy the CNN is trained with."""
     _check_input(input, "nll_loss")
     _check_reduction(reduction, "nll_loss")
     C = _check_index_target(input, target, weight, ignore_index, "nll_loss")
     x, t, _ = _batched(input, target)
-    N = x.shape[0]
-    S = _spatial_size(x)
-    x3 = x.reshape(N, C, S)  # (N, C, S)
+    N, S = x.shape[0], _spatial_size(x)
+    x3 = x.reshape(N, C, S)  # (N, C, S): the dims d1, ... folded into S
     valid, safe = _valid_and_safe(t.reshape(N, S), ignore_index)  # (N, S)
     xp = get_array_module(safe)
-    picked = x3[xp.arange(N)[:, None], safe, xp.arange(S)[None, :]]  # (N, S)
-    wy = valid.astype(input.dtype) if weight is None else weight.data.astype(input.dtype)[safe] * valid
-    loss = -picked * Tensor._make(wy, False)  # (N, S)
-    if reduction == "none":
-        return loss.reshape(tuple(target.shape))
-    if reduction == "sum":
-        return loss.sum()
-    return _safe_divide(loss.sum(), wy.sum())
+    picked = x3[xp.arange(N)[:, None], safe, xp.arange(S)[None, :]]  # x[i, y_i, s], (N, S)
+    wy, _ = _target_weights(input, target, weight, ignore_index)  # the target's shape
+    loss = -picked.reshape(tuple(target.shape)) * as_tensor_like(wy, input)  # the target's shape
+    if reduction == "mean":
+        return _safe_divide(loss.sum(), wy.sum())
+    return _reduce(loss, reduction)
 
 
 # ---- regression losses --------------------------------------------------------------------------
@@ -316,7 +224,11 @@ def _check_same_shape(input, target, op):
 
 
 def mse_loss(input, target, reduction="mean"):
-    """ℓ = (x − t)², reduced.        dL/dx = 2 (x − t) · dy,  dL/dt = −dL/dx   (composed)"""
+    """ℓ = (x − t)², reduced ('none', 'sum' or 'mean' over all elements).
+
+    dL/dx = 2 (x − t) · s,  dL/dt = −dL/dx,  s = dy ('none', 'sum') or dy / numel ('mean').
+    x, t, ℓ ('none'): the same shape. Composed. Notebook: notebooks/01_autograd.ipynb, section 1
+    ("A computational graph"), whose neuron is trained on this squared error L = Σ (h − t)²."""
     _check_same_shape(input, target, "mse_loss")
     _check_reduction(reduction, "mse_loss")
     d = input - target
@@ -324,7 +236,10 @@ def mse_loss(input, target, reduction="mean"):
 
 
 def l1_loss(input, target, reduction="mean"):
-    """ℓ = |x − t|, reduced.        dL/dx = sign(x − t) · dy,  dL/dt = −dL/dx   (composed)"""
+    """ℓ = |x − t|, reduced ('none', 'sum' or 'mean' over all elements).
+
+    dL/dx = sign(x − t) · s,  dL/dt = −dL/dx,  s = dy ('none', 'sum') or dy / numel ('mean').
+    x, t, ℓ ('none'): the same shape. Composed. Notebook: not used in the notebooks."""
     _check_same_shape(input, target, "l1_loss")
     _check_reduction(reduction, "l1_loss")
     return _reduce(_abs(input - target), reduction)
@@ -345,12 +260,12 @@ class BinaryCrossEntropy(Function):
     dL/dx = dy · (x − t) / max(x (1 − x), 1e-12)
     dL/dt = dy · (max(log(1 − x), −100) − max(log x, −100))
     x, t, ℓ, dy: same shape, 0 ≤ x ≤ 1. (dL/dt is that of the clamped loss, finite at x = 0 or 1,
-    where PyTorch returns ±inf; elsewhere they agree.)"""
+    where PyTorch returns ±inf; elsewhere they agree.) One ``Function``: autograd through the
+    clamped logs would give an infinite dL/dx at x = 0 or 1, PyTorch's formula stays finite."""
 
     def forward(ctx, x, t):
         xp = ctx.xp
         log_x, log_1mx = _clamped_log(xp, x), _clamped_log(xp, 1 - x)
-        ctx.log_diff = log_1mx - log_x
         ctx.save_for_backward(x, t)
         return (-(t * log_x + (1 - t) * log_1mx)).astype(x.dtype, copy=False)
 
@@ -360,14 +275,11 @@ class BinaryCrossEntropy(Function):
         dx = dy * (x - t) / clamp(x * (1 - x), min=_BCE_EPS) if need_x else None
         dt = None
         if need_t:
-            if is_grad_enabled():
-                # building a graph (double backward): the logs are rebuilt from x. x is first
-                # clamped to 1e-44 (a float32 subnormal, log = −101) so that log 0 never happens
-                log_x = clamp(log(clamp(x, min=1e-44)), min=-100.0)
-                log_1mx = clamp(log(clamp(1 - x, min=1e-44)), min=-100.0)
-                dt = dy * (log_1mx - log_x)
-            else:
-                dt = dy * Tensor._make(ctx.log_diff, False)
+            # the clamped logs as Tensor ops of x (so dt is differentiable again); x is first
+            # clamped to 1e-44 (a float32 subnormal, log = −101) so that log 0 never happens
+            log_x = clamp(log(clamp(x, min=1e-44)), min=-100.0)
+            log_1mx = clamp(log(clamp(1 - x, min=1e-44)), min=-100.0)
+            dt = dy * (log_1mx - log_x)
         return dx, dt
 
 
@@ -380,7 +292,11 @@ def _check_weight(weight, input, op, name="weight"):
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """ℓ = −w · (t · log x + (1 − t) · log(1 − x)) for probabilities x in [0, 1], with each log
-    clamped at −100 (so x = 0 or 1 gives a finite loss), reduced. ``weight`` broadcasts to x."""
+    clamped at −100 (so x = 0 or 1 gives a finite loss), reduced. ``weight`` broadcasts to x.
+
+    Backward: see ``BinaryCrossEntropy``. x, t, ℓ ('none'): the same shape; w broadcasts to it.
+    Notebook: not used in the notebooks (notebooks/05_seed_examples.ipynb, exercise 3 suggests a
+    sigmoid head)."""
     _check_same_shape(input, target, "binary_cross_entropy")
     _check_reduction(reduction, "binary_cross_entropy")
     _check_weight(weight, input, "binary_cross_entropy")
@@ -402,7 +318,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         ℓ = w · ((1 − t) · x + (1 + (p_w − 1) · t) · softplus(−x)),   softplus(z) = log(1 + e^z)
 
     which equals −w · (p_w · t · log σ(x) + (1 − t) · log(1 − σ(x))). ``pos_weight`` p_w weighs
-    the positive examples and broadcasts along the last (class) dim; ``weight`` broadcasts to x."""
+    the positive examples and broadcasts along the last (class) dim; ``weight`` broadcasts to x.
+    Backward (autograd's, through softplus' dL/dz = σ(z)):
+        dL/dx = w · ((1 − t) − (1 + (p_w − 1) t) · σ(−x)) · dy,   dL/dt = w · (−x + (p_w − 1) softplus(−x)) · dy
+    x, t, ℓ ('none'): the same shape. Composed. Notebook: not used in the notebooks."""
     _check_same_shape(input, target, "binary_cross_entropy_with_logits")
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     _check_weight(weight, input, "binary_cross_entropy_with_logits")
@@ -422,7 +341,6 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
-    "cross_entropy_composed",
     "l1_loss",
     "mse_loss",
     "nll_loss",
