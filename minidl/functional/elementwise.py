@@ -1,7 +1,13 @@
-"""Elementwise primitives. Shapes broadcast as in NumPy; the base class sums each gradient
-back to its input's shape. In every formula ``dy`` is dL/dy, the gradient of the output.
+"""Elementwise primitives. In every formula ``dy`` is dL/dy, the gradient of the output.
 
+Shapes: a unary op keeps its input's shape (x, y, dy, dL/dx alike); a binary op broadcasts a and
+b to y's shape as in NumPy, and the base class sums each gradient back to its input's shape.
 Each backward is written with Tensor operations, so it can be differentiated again.
+
+Notebook: notebooks/01_autograd.ipynb, section 1 ("A computational graph": z = xW + b, tanh, a
+squared error), section 2 ("A `Function`, forward and backward"), section 3 ("Broadcasting, and
+why its gradient is a sum") and section 5 ("Derivatives of derivatives", tanh differentiated
+four times).
 """
 
 from __future__ import annotations
@@ -176,7 +182,7 @@ class Cos(Function):
 
 
 class Tanh(Function):
-    """y = tanh x        dL/dx = dy · (1 − y²)"""
+    """y = tanh x        dL/dx = dy · (1 − y²)        notebooks/01_autograd.ipynb, sections 1 and 5"""
 
     def forward(ctx, x):
         y = ctx.xp.tanh(x)
@@ -191,7 +197,8 @@ class Tanh(Function):
 class Sigmoid(Function):
     """y = σ(x) = 1 / (1 + e⁻ˣ)        dL/dx = dy · y · (1 − y)
 
-    Computed as e^{−|x|}-based branches so that neither branch overflows."""
+    Computed as e^{−|x|}-based branches so that neither branch overflows. Notebooks:
+    01_autograd.ipynb, section 2 (softplus' backward), 03_recurrent.ipynb, section 4 (the gates)."""
 
     def forward(ctx, x):
         xp = ctx.xp
@@ -206,7 +213,7 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """y = max(x, 0)        dL/dx = dy · [x > 0]"""
+    """y = max(x, 0)        dL/dx = dy · [x > 0]        notebooks/02_convolution.ipynb, section 6"""
 
     def forward(ctx, x):
         ctx.mask = x > 0

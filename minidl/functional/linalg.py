@@ -1,5 +1,8 @@
 """Matrix products. Shapes: a (..., N, K) @ b (..., K, M) -> (..., N, M), the leading
-(batch) dims broadcasting as in NumPy."""
+(batch) dims broadcasting as in NumPy.
+
+Notebooks: z = xW + b in notebooks/01_autograd.ipynb, section 1; conv as unfold + matmul in
+notebooks/02_convolution.ipynb, section 2; QKᵀ and PV in notebooks/04_attention.ipynb, section 1."""
 
 from __future__ import annotations
 
@@ -44,7 +47,9 @@ def matmul(a, b):
 
 
 def linear(x, weight, bias=None):
-    """y = x Wᵀ + b        x: (*, in), W: (out, in), b: (out,) -> y: (*, out)"""
+    """y = x Wᵀ + b        x: (*, in), W: (out, in), b: (out,) -> y: (*, out)
+
+    dL/dx = dy W,  dL/dW = Σ_* dyᵀ x,  dL/db = Σ_* dy   (composed of matmul: autograd derives them)"""
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(
             f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape} "
@@ -55,7 +60,7 @@ def linear(x, weight, bias=None):
 
 
 def dot(a, b):
-    """Inner product of two 1-D tensors."""
+    """Inner product of two 1-D tensors: y = Σ_i a_i b_i        dL/da = dy · b,  dL/db = dy · a"""
     if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
         raise ValueError(f"dot: expects two 1-D tensors of equal length, got {a.shape} and {b.shape}")
     return matmul(a, b)

@@ -3,6 +3,9 @@
 Shapes: x is (D0, ..., Dn-1); y drops the reduced dims (or keeps them as 1 with keepdim).
 Backward first puts ``dy`` back into the keepdim shape, then broadcasts it over the
 reduced dims.
+
+Notebook: notebooks/01_autograd.ipynb, section 1 (the sum in L = Σ (h − t)²) and section 3 (a
+broadcast's gradient is a sum: the two are each other's backward).
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def sum(x, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
 
 
 def mean(x, dim=None, keepdim=False):
-    """Arithmetic mean over ``dim``: Σx / N."""
+    """Arithmetic mean over ``dim``: y = Σx / N        dL/dx = dy / N, broadcast over the reduced dims"""
     dims = normalize_dims(dim, x.ndim, "mean")
     if x.dtype.kind not in "fc":
         raise TypeError(f"mean: input dtype should be floating point, got {x.dtype}")
@@ -101,7 +104,9 @@ def _count(shape, dims):
 
 
 def var(x, dim=None, keepdim=False, correction=1, unbiased=None):
-    """Variance Σ(x − mean)² / (N − correction); ``unbiased=False`` means correction 0."""
+    """Variance y = Σ(x − x̄)² / (N − correction); ``unbiased=False`` means correction 0.
+
+    dL/dx = dy · 2 (x − x̄) / (N − correction) (composed: autograd derives it). Shapes as ``sum``."""
     if unbiased is not None:
         correction = 1 if unbiased else 0
     dims = normalize_dims(dim, x.ndim, "var")
@@ -111,7 +116,7 @@ def var(x, dim=None, keepdim=False, correction=1, unbiased=None):
 
 
 def std(x, dim=None, keepdim=False, correction=1, unbiased=None):
-    """Standard deviation: √var."""
+    """Standard deviation: y = √var        dL/dx = dy · (x − x̄) / ((N − correction) · y)   (composed)"""
     return var(x, dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
 
 

@@ -1,7 +1,12 @@
 """Shape and indexing primitives: reshape, permute, expand, indexing, concatenation, padding,
 and conversions (dtype, device). Each one only moves values around, so its backward moves
 the gradient back: reshape ↔ reshape, permute ↔ inverse permute, expand ↔ sum,
-index ↔ scatter-add, cat ↔ slices, pad ↔ crop.
+index ↔ scatter-add, cat ↔ slices, pad ↔ crop. dL/dx always has x's shape.
+
+Notebooks: reshape and permute are how multi-head attention splits heads
+(notebooks/04_attention.ipynb, section 4, "Multi-head attention is a reshape"); cat joins
+[h, x] in the concatenated cell form (notebooks/03_recurrent.ipynb, section 1); reshapes turn
+conv into unfold + matmul (notebooks/02_convolution.ipynb, section 2).
 """
 
 from __future__ import annotations
