@@ -665,7 +665,8 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
         array = data.data.copy()
         if device is None:
             device = data.device
-    elif backend.is_device_array(data):
+    elif (hasattr(data, "__cuda_array_interface__") or type(data).__module__.startswith("cupy")
+          or type(data) is backend.StrictArray):  # fmt: skip
         array = data.copy()
     elif isinstance(data, numpy.ndarray) or isinstance(data, numpy.generic):
         array = numpy.array(data)

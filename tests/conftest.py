@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from minidl import backend
-from minidl.testing import load_profile, use_strict_device
+from minidl.testing import load_profile
 
 load_profile("dev")
-use_strict_device()  # the device "strict" of the device fixtures
 
 
 def _devices():

@@ -5,26 +5,34 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from .optimizer import Optimizer, check_hyper, effective_grad, zeros_like_array
+from .hyperparameters import check_betas, check_nonnegative
+from .inplace import addcdiv_, scale_add_, scratch_like, sqrt_add, zeros_like_array
+from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
     r"""Adam (Kingma & Ba, 2015), as PyTorch's ``torch.optim.Adam``.
 
-    For each parameter θ with gradient g at step t = 1, 2, ... (γ = lr, β₁, β₂ = betas)::
+    Hyper-parameters: learning rate γ (``lr``), β₁, β₂ (``betas``), ε (``eps``), weight decay λ,
+    ``amsgrad``, ``maximize``. State m_0 = v_0 = 0 (and v_0^max = 0). For each parameter θ with
+    gradient g_t at step t = 1, 2, ...::
 
-        g ← −g                                       if maximize
-        θ ← θ (1 − γ λ)                              AdamW only (decoupled weight decay λ)
-        g ← g + λ θ                                  Adam only, if weight_decay λ ≠ 0
-        m ← β₁ m + (1 − β₁) g                        first moment
-        v ← β₂ v + (1 − β₂) g²                       second moment
-        v̂ ← max(v̂, v) if amsgrad, else v             (v̂ kept in state as max_exp_avg_sq)
-        θ ← θ − γ / (1 − β₁ᵗ) · m / (√v̂ / √(1 − β₂ᵗ) + ε)
+        g_t ← −g_t                                   if maximize
+        g_t ← g_t + λ θ_{t−1}                        if λ ≠ 0          (AdamW: decays θ instead)
+        m_t = β₁ m_{t−1} + (1 − β₁) g_t              first moment
+        v_t = β₂ v_{t−1} + (1 − β₂) g_t²             second moment
+        v_t^max = max(v_{t−1}^max, v_t)              if amsgrad, and v_t ← v_t^max below
+        m̂_t = m_t / (1 − β₁ᵗ)                        bias corrections
+        v̂_t = v_t / (1 − β₂ᵗ)
+        θ_t = θ_{t−1} − γ m̂_t / (√v̂_t + ε)
 
-    State per parameter: ``step`` (int), ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with amsgrad,
-    ``max_exp_avg_sq`` (v̂); arrays like θ.
+    The bias corrections are scalars, so m̂_t and v̂_t are never stored: multiplying numerator
+    and denominator by √(1 − β₂ᵗ), the last line runs as the equal
+    ``θ_t = θ_{t−1} − (γ √(1 − β₂ᵗ) / (1 − β₁ᵗ)) · m_t / (√v_t + ε √(1 − β₂ᵗ))``, one pass over
+    the arrays fewer than dividing √v_t by √(1 − β₂ᵗ) (the order PyTorch computes in).
 
-    The update runs in place on the arrays with one scratch array per parameter per step.
+    State per parameter: ``step`` (t, an int), ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with
+    amsgrad, ``max_exp_avg_sq`` (v^max); arrays like θ.
     """
 
     _decoupled = False
@@ -37,64 +45,47 @@ class Adam(Optimizer):
 
     def _validate_group(self, group):
         name = type(self).__name__
-        check_hyper("lr", group["lr"], name)
-        check_hyper("eps", group["eps"], name)
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
-        group["betas"] = tuple(betas)
-        check_hyper("beta1 (betas[0])", betas[0], name, 0.0, 1.0, high_open=True)
-        check_hyper("beta2 (betas[1])", betas[1], name, 0.0, 1.0, high_open=True)
-        check_hyper("weight_decay", group["weight_decay"], name)
+        check_nonnegative(name, "lr", group["lr"])
+        check_nonnegative(name, "eps", group["eps"])
+        group["betas"] = check_betas(name, group["betas"])
+        check_nonnegative(name, "weight_decay", group["weight_decay"])
 
-    def _update(self, x, grad, state, group):
-        xp = backend.get_array_module(x)
-        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
-        beta1, beta2 = group["betas"]
+    def _update(self, theta, grad, state, group):
+        xp = backend.get_array_module(theta)
+        lr, (beta1, beta2), eps, lam = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if not state:
-            state["step"] = 0
-            state["exp_avg"] = zeros_like_array(x)
-            state["exp_avg_sq"] = zeros_like_array(x)
+            state.update(step=0, exp_avg=zeros_like_array(theta), exp_avg_sq=zeros_like_array(theta))
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = zeros_like_array(x)
-
-        if weight_decay != 0 and self._decoupled:
-            x *= 1 - lr * weight_decay
-            g = -grad if group["maximize"] else grad
-        else:
-            g = effective_grad(xp, x, grad, group["maximize"], weight_decay)
-        state["step"] += 1
-        t = state["step"]
+            state["max_exp_avg_sq"] = zeros_like_array(theta)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-
-        scratch = xp.multiply(g, 1 - beta1, out=xp.empty_like(x))  # (1 − β₁) g
-        m *= beta1
-        m += scratch
-        xp.multiply(g, g, out=scratch)  # (1 − β₂) g²
-        scratch *= 1 - beta2
-        v *= beta2
-        v += scratch
+        s = scratch_like(theta)  # the step's one temporary: every line below writes into m, v, θ or s
+        t = state["step"] = state["step"] + 1
+        # −grad and the weight-decayed gradient are new arrays: grad belongs to the caller
+        g = xp.negative(grad) if group["maximize"] else grad          # g_t ← −g_t
+        if lam != 0 and self._decoupled:
+            theta *= 1 - lr * lam                                     # θ_{t−1} ← θ_{t−1} − γ λ θ_{t−1}     (AdamW)
+        elif lam != 0:
+            g = g + lam * theta                                       # g_t ← g_t + λ θ_{t−1}               (Adam)
+        scale_add_(m, beta1, g, 1 - beta1, s)                         # m_t = β₁ m_{t−1} + (1 − β₁) g_t
+        scale_add_(v, beta2, xp.multiply(g, g, out=s), 1 - beta2, s)  # v_t = β₂ v_{t−1} + (1 − β₂) g_t²
         if group["amsgrad"]:
-            v_hat = state["max_exp_avg_sq"]
-            xp.maximum(v_hat, v, out=v_hat)
-        else:
-            v_hat = v
-
-        step_size = lr / (1 - beta1**t)
-        xp.sqrt(v_hat, out=scratch)  # denominator √v̂ / √(1 − β₂ᵗ) + ε
-        scratch /= math.sqrt(1 - beta2**t)
-        scratch += eps
-        xp.divide(m, scratch, out=scratch)
-        scratch *= step_size
-        x -= scratch
+            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])  # v_t ← max(v_{t−1}^max, v_t)
+        bias1, bias2 = 1 - beta1**t, 1 - beta2**t                     # m̂_t = m_t / bias1,  v̂_t = v_t / bias2
+        root_bias2 = math.sqrt(bias2)                                 # (the last fraction times √bias2 / √bias2)
+        denom = sqrt_add(v, eps * root_bias2, out=s)                  # √bias2 (√v̂_t + ε) = √v_t + ε √bias2
+        addcdiv_(theta, m, denom, -lr * root_bias2 / bias1)           # θ_t = θ_{t−1} − γ m̂_t / (√v̂_t + ε)
 
 
 class AdamW(Adam):
-    r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
+    r"""AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
 
-    The same update as :class:`Adam`, except that weight decay shrinks the parameter directly,
-    ``θ ← θ (1 − γ λ)``, before the moment update, instead of adding ``λ θ`` to the gradient
-    (so it is not rescaled by the adaptive denominator). Default ``weight_decay=1e-2``.
+    The algorithm of :class:`Adam`, except that weight decay shrinks the parameter directly
+    instead of adding λ θ to the gradient, so the adaptive denominator does not rescale it::
+
+        g_t ← −g_t                                   if maximize
+        θ_{t−1} ← θ_{t−1} − γ λ θ_{t−1}              decoupled weight decay (default λ = 0.01)
+        m_t, v_t, v_t^max, m̂_t, v̂_t                  as in Adam
+        θ_t = θ_{t−1} − γ m̂_t / (√v̂_t + ε)
     """
 
     _decoupled = True

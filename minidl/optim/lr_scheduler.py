@@ -7,9 +7,12 @@ A scheduler is stepped once per epoch (or per batch, for OneCycleLR), after ``op
         train_one_epoch(...)          # calls optimizer.step()
         scheduler.step()
 
-Like PyTorch, the schedulers update ``lr`` recursively from its current value (so several
-schedulers can be chained on one optimizer) and also offer the closed form in ``base_lrs`` and
-``last_epoch``; the values match ``torch.optim.lr_scheduler``.
+Each schedule is a formula for the rate η_t of epoch t = ``last_epoch`` from the group's
+starting rate η_0 = ``initial_lr`` (in ``base_lrs``), its *closed form* ``η_t = η_0 · f(t)``
+(``_closed_form_lr``). Like PyTorch, ``step()`` applies the equal *recursive form*
+``η_t = η_{t−1} · f(t) / f(t−1)`` to each group's current ``lr`` (``get_lr``), so that
+schedulers chained on one optimizer multiply their factors; ``step(epoch)`` jumps with the
+closed form. Both are written next to each other below, and match ``torch.optim.lr_scheduler``.
 """
 
 from __future__ import annotations
@@ -90,7 +93,10 @@ class LRScheduler:
 
 
 class LambdaLR(LRScheduler):
-    r"""``lr = base_lr · lr_lambda(epoch)``; ``lr_lambda`` is one function or one per group."""
+    r"""A factor given as a function: ``η_t = η_0 · λ(t)``.
+
+    ``lr_lambda`` is the function λ, or a list of them (one per parameter group).
+    """
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
         n = len(optimizer.param_groups)
@@ -106,7 +112,8 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        return [base_lr * f(self.last_epoch) for f, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+        t = self.last_epoch
+        return [eta_0 * lr_lambda(t) for lr_lambda, eta_0 in zip(self.lr_lambdas, self.base_lrs)]  # η_t = η_0 λ(t)
 
     def state_dict(self):
         """Plain functions are not saved (only the attributes of callable objects)."""
@@ -129,7 +136,11 @@ class LambdaLR(LRScheduler):
 
 
 class StepLR(LRScheduler):
-    r"""Decay by ``gamma`` every ``step_size`` epochs: ``lr = base_lr · γ^⌊epoch / step_size⌋``."""
+    r"""Decay by γ (``gamma``) every s (``step_size``) epochs::
+
+        η_t = η_0 · γ^⌊t / s⌋                        closed form
+        η_t = γ η_{t−1}  if t > 0 and s divides t,   else η_{t−1}
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         if not isinstance(step_size, int) or step_size <= 0:
@@ -139,16 +150,22 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
-            return self._group_lrs()
-        return [lr * self.gamma for lr in self._group_lrs()]
+        t, s, gamma = self.last_epoch, self.step_size, self.gamma
+        if t > 0 and t % s == 0:
+            return [gamma * lr for lr in self._group_lrs()]  # η_t = γ η_{t−1}
+        return self._group_lrs()  # η_t = η_{t−1}
 
     def _closed_form_lr(self):
-        return [base_lr * self.gamma ** (self.last_epoch // self.step_size) for base_lr in self.base_lrs]
+        t, s, gamma = self.last_epoch, self.step_size, self.gamma
+        return [eta_0 * gamma ** (t // s) for eta_0 in self.base_lrs]  # η_t = η_0 γ^⌊t / s⌋
 
 
 class MultiStepLR(LRScheduler):
-    r"""Decay by ``gamma`` at each milestone: ``lr = base_lr · γ^(number of milestones ≤ epoch)``."""
+    r"""Decay by γ (``gamma``) at each of the epochs in M (``milestones``, repeats allowed)::
+
+        η_t = η_0 · γ^|{m ∈ M : m ≤ t}|              closed form
+        η_t = γ^c(t) η_{t−1}                          c(t): how many times t is in M
+    """
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         self.milestones = Counter(milestones)
@@ -156,17 +173,16 @@ class MultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        if self.last_epoch not in self.milestones:
-            return self._group_lrs()
-        return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._group_lrs()]
+        count = self.milestones[self.last_epoch]  # c(t), 0 when t is no milestone
+        return [self.gamma**count * lr for lr in self._group_lrs()]  # η_t = γ^c(t) η_{t−1}
 
     def _closed_form_lr(self):
-        milestones = sorted(self.milestones.elements())
-        return [base_lr * self.gamma ** bisect_right(milestones, self.last_epoch) for base_lr in self.base_lrs]
+        passed = bisect_right(sorted(self.milestones.elements()), self.last_epoch)  # |{m ∈ M : m ≤ t}|
+        return [eta_0 * self.gamma**passed for eta_0 in self.base_lrs]  # η_t = η_0 γ^|{m ≤ t}|
 
 
 class ExponentialLR(LRScheduler):
-    r"""Decay by ``gamma`` every epoch: ``lr = base_lr · γ^epoch``."""
+    r"""Decay by γ (``gamma``) every epoch: ``η_t = η_0 · γ^t``, that is ``η_t = γ η_{t−1}``."""
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
         self.gamma = gamma
@@ -174,21 +190,23 @@ class ExponentialLR(LRScheduler):
 
     def get_lr(self):
         if self._is_initial:
-            return self._group_lrs()
-        return [lr * self.gamma for lr in self._group_lrs()]
+            return self._group_lrs()  # η_0
+        return [self.gamma * lr for lr in self._group_lrs()]  # η_t = γ η_{t−1}
 
     def _closed_form_lr(self):
-        return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
+        return [eta_0 * self.gamma**self.last_epoch for eta_0 in self.base_lrs]  # η_t = η_0 γ^t
 
 
 class CosineAnnealingLR(LRScheduler):
-    r"""Cosine annealing from ``base_lr`` down to ``eta_min`` over ``T_max`` epochs (SGDR without restarts)::
+    r"""Cosine annealing from η_0 down to η_min (``eta_min``) over T (``T_max``) epochs (SGDR, Loshchilov
+    & Hutter 2017, without restarts)::
 
-        lr_t = η_min + (base_lr − η_min) · (1 + cos(π t / T_max)) / 2
+        η_t = η_min + (η_0 − η_min) · (1 + cos(π t / T)) / 2                              closed form
+        η_t = η_min + (η_{t−1} − η_min) · (1 + cos(π t / T)) / (1 + cos(π (t − 1) / T))    recursive form
 
-    ``step()`` applies the equivalent recursion
-    ``lr_t = η_min + (lr_{t−1} − η_min) · (1 + cos(π t / T_max)) / (1 + cos(π (t−1) / T_max))``,
-    so it composes with other schedulers; after ``T_max`` the rate climbs back (period 2 T_max).
+    After T the rate climbs back (period 2T). Where the recursion's ratio is 0/0, at the bottom
+    of the cosine (t − 1 ≡ T mod 2T), ``step()`` adds the first increment instead:
+    ``η_t = η_{t−1} + (η_0 − η_min) · (1 − cos(π / T)) / 2``.
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
@@ -201,27 +219,28 @@ class CosineAnnealingLR(LRScheduler):
     def get_lr(self):
         t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
-            return self._group_lrs()
-        if self._step_count == 1 and t > 0:
-            return [eta_min + (b - eta_min) * (1 + math.cos(t * math.pi / T)) / 2 for b in self.base_lrs]
-        if (t - 1 - T) % (2 * T) == 0:
-            # at the bottom of the cosine the ratio below is 0/0: step up by the first increment instead
+            return self._group_lrs()  # η_0
+        if self._step_count == 1 and t > 0:  # resumed at epoch t: no η_{t−1} to start from
+            return self._closed_form_lr()
+        if (t - 1 - T) % (2 * T) == 0:  # the bottom of the cosine
             step_up = (1 - math.cos(math.pi / T)) / 2
-            return [lr + (b - eta_min) * step_up for lr, b in zip(self._group_lrs(), self.base_lrs)]
+            return [lr + (eta_0 - eta_min) * step_up for lr, eta_0 in zip(self._group_lrs(), self.base_lrs)]
         ratio = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
-        return [ratio * (lr - eta_min) + eta_min for lr in self._group_lrs()]
+        return [eta_min + (lr - eta_min) * ratio for lr in self._group_lrs()]  # η_t from η_{t−1}
 
     def _closed_form_lr(self):
         t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
-        return [eta_min + (b - eta_min) * (1 + math.cos(math.pi * t / T)) / 2 for b in self.base_lrs]
+        return [eta_min + (eta_0 - eta_min) * (1 + math.cos(math.pi * t / T)) / 2 for eta_0 in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
-    r"""Linear warm-up (or decay) of a multiplicative factor over ``total_iters`` epochs::
+    r"""Linear warm-up (or decay) of the factor from s (``start_factor``) to e (``end_factor``)
+    over n (``total_iters``) epochs; it stays at e afterwards::
 
-        lr_t = base_lr · (s + (e − s) · min(t, total_iters) / total_iters)
+        η_t = η_0 · (s + (e − s) · min(t, n) / n)                          closed form
+        η_0 ← s η_0;   η_t = η_{t−1} · (1 + (e − s) / (n s + (t − 1)(e − s)))  for 1 ≤ t ≤ n
 
-    with s = ``start_factor`` and e = ``end_factor``; the factor stays at e afterwards.
+    (the ratio of consecutive factors (n s + t (e − s)) / (n s + (t − 1)(e − s))).
     """
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
@@ -239,15 +258,15 @@ class LinearLR(LRScheduler):
     def get_lr(self):
         s, e, n, t = self.start_factor, self.end_factor, self.total_iters, self.last_epoch
         if t == 0:
-            return [lr * s for lr in self._group_lrs()]
+            return [lr * s for lr in self._group_lrs()]  # η_0 ← s η_0
         if self._is_initial or t > n:
-            return self._group_lrs()
+            return self._group_lrs()  # the factor stays at e
         ratio = 1.0 + (e - s) / (n * s + (t - 1) * (e - s))
-        return [lr * ratio for lr in self._group_lrs()]
+        return [lr * ratio for lr in self._group_lrs()]  # η_t = η_{t−1} · ratio
 
     def _closed_form_lr(self):
-        s, e, n = self.start_factor, self.end_factor, self.total_iters
-        return [b * (s + (e - s) * min(n, self.last_epoch) / n) for b in self.base_lrs]
+        s, e, n, t = self.start_factor, self.end_factor, self.total_iters, self.last_epoch
+        return [eta_0 * (s + (e - s) * min(t, n) / n) for eta_0 in self.base_lrs]  # η_t = η_0 (s + (e − s) min(t, n)/n)
 
 
 def _per_group(name, optimizer, value):

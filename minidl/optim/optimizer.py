@@ -4,64 +4,27 @@ An optimizer holds ``param_groups``, a list of dicts, each with its ``"params"``
 its hyper-parameters (``"lr"``, ``"momentum"``, ...; the constructor's values fill in what a
 group leaves out), and ``state``, a dict from parameter to that parameter's running buffers
 (momentum, moment estimates, step count). ``step()`` applies the rule to every parameter that
-has a gradient; subclasses write the rule for one parameter in ``_update``.
+has a gradient; a subclass writes the rule for one parameter in ``_update(theta, grad, state,
+group)``, one line per equation of the algorithm box in its docstring, and checks its
+hyper-parameters in ``_validate_group`` (``hyperparameters.py``, PyTorch's messages).
 
 Updates work on the arrays (``p.data``) directly, with the array module of each parameter
-(NumPy or CuPy), so the optimizer never builds a graph and its state lives where the
-parameter lives. Each update bumps the parameter's version counter, so that a graph that
-saved the old value notices the change in backward.
+(NumPy, CuPy or the strict test arrays), so the optimizer never builds a graph and its state
+lives where the parameter lives; the in-place helpers of ``inplace.py`` keep a step free of
+temporaries the size of the model. Each update bumps the parameter's version counter, so that
+a graph that saved the old value notices the change in backward.
+
+Files: this one (groups, the step loop, ``state_dict``), ``hyperparameters.py``, ``inplace.py``,
+and one per family of rules: ``sgd.py``, ``adam.py`` (Adam, AdamW), ``rmsprop.py``, ``adagrad.py``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 
 from .. import backend
 from ..autograd import enable_grad, no_grad
 from ..tensor import Tensor
-
-
-def zeros_like_array(a):
-    """Zeros with the shape, dtype and device of the array ``a``."""
-    xp = backend.get_array_module(a)
-    if xp.__name__ == "numpy":
-        return xp.zeros_like(a)
-    with a.device:
-        return xp.zeros_like(a)
-
-
-def full_like_array(a, value):
-    """``value`` everywhere, with the shape, dtype and device of the array ``a``."""
-    xp = backend.get_array_module(a)
-    if xp.__name__ == "numpy":
-        return xp.full_like(a, value)
-    with a.device:
-        return xp.full_like(a, value)
-
-
-def effective_grad(xp, x, grad, maximize, weight_decay):
-    """``g = ±grad + weight_decay · x`` (minus when maximizing), never writing into ``grad``.
-
-    Returns ``grad`` itself when there is nothing to add, else one new array.
-    """
-    if weight_decay != 0:
-        g = xp.multiply(x, weight_decay, out=xp.empty_like(x, dtype=xp.result_type(x, grad)))
-        if maximize:
-            g -= grad
-        else:
-            g += grad
-        return g
-    return -grad if maximize else grad
-
-
-def check_hyper(name, value, where, low=0.0, high=None, high_open=False):
-    """Raise a ValueError naming the optimizer when ``value`` is outside [low, high] (or [low, high))."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{where}: {name} must be a number, got {value!r}")
-    if value < low or (high is not None and (value >= high if high_open else value > high)):
-        interval = f"[{low}, {high})" if high_open else (f"[{low}, {high}]" if high is not None else f">= {low}")
-        raise ValueError(f"{where}: invalid {name} {value!r}, expected a value in {interval}")
 
 
 class _Required:
@@ -183,8 +146,9 @@ class Optimizer:
                     p._version[0] += 1
         return loss
 
-    def _update(self, x, grad, state: dict, group: dict):
-        """Update the parameter array ``x`` in place from its gradient array ``grad``."""
+    def _update(self, theta, grad, state: dict, group: dict):
+        """Update the parameter array ``theta`` in place from its gradient array ``grad`` (never
+        written to), with this parameter's ``state`` and its group's hyper-parameters."""
         raise NotImplementedError
 
     # ---- saving and loading ----------------------------------------------------------
@@ -281,8 +245,9 @@ def _copy_value(v):
 def _load_value(value, p: Tensor, key, idx, where):
     if isinstance(value, Tensor):
         value = value.data
-    if key == "step":
-        return value.item() if hasattr(value, "item") else value
+    if key == "step":  # PyTorch saves t as a float tensor; the rules count it as an int
+        value = value.item() if hasattr(value, "item") else value
+        return int(value) if isinstance(value, float) and value.is_integer() else value
     if not hasattr(value, "shape"):
         return value
     if tuple(value.shape) != tuple(p.data.shape):

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 from .. import backend
-from .optimizer import Optimizer, check_hyper, effective_grad, zeros_like_array
+from .hyperparameters import check_nonnegative
+from .inplace import addcdiv_, scale_add_, scratch_like, sqrt_add, zeros_like_array
+from .optimizer import Optimizer
 
 
 class RMSprop(Optimizer):
-    r"""RMSprop (Hinton's lecture 6e), as PyTorch's ``torch.optim.RMSprop``.
+    r"""RMSprop (Hinton, lecture 6e of "Neural Networks for Machine Learning"; centered: Graves, 2013),
+    as PyTorch's ``torch.optim.RMSprop``.
 
-    For each parameter θ with gradient g (γ = lr, α = alpha, μ = momentum)::
+    Hyper-parameters: learning rate γ (``lr``), smoothing α (``alpha``), ε (``eps``), weight decay λ,
+    momentum μ, ``centered``, ``maximize``. State v_0 = 0, b_0 = 0, g^ave_0 = 0. For each
+    parameter θ with gradient g_t at step t = 1, 2, ...::
 
-        g ← −g                                  if maximize
-        g ← g + λ θ                             if weight_decay λ ≠ 0
-        v ← α v + (1 − α) g²                    running mean of squares (square_avg)
-        ḡ ← α ḡ + (1 − α) g                     if centered (grad_avg)
-        d ← √(v − ḡ²) + ε  if centered, else  √v + ε
-        b ← μ b + g / d ;  θ ← θ − γ b          if μ > 0 (momentum_buffer)
-        θ ← θ − γ g / d                         otherwise
+        g_t ← −g_t                                   if maximize
+        g_t ← g_t + λ θ_{t−1}                        if λ ≠ 0
+        v_t = α v_{t−1} + (1 − α) g_t²               running mean of squares
+        ṽ_t = v_t
+        if centered:
+            g^ave_t = α g^ave_{t−1} + (1 − α) g_t    running mean
+            ṽ_t ← ṽ_t − (g^ave_t)²                   running variance
+        if μ > 0:
+            b_t = μ b_{t−1} + g_t / (√ṽ_t + ε)
+            θ_t = θ_{t−1} − γ b_t
+        else:
+            θ_t = θ_{t−1} − γ g_t / (√ṽ_t + ε)
 
-    State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (μ > 0), ``grad_avg`` (centered).
+    State per parameter: ``step``, ``square_avg`` (v), ``momentum_buffer`` (b, when μ > 0) and
+    ``grad_avg`` (g^ave, when centered); arrays like θ.
     """
 
     def __init__(
@@ -37,46 +48,38 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
-        check_hyper("lr", group["lr"], "RMSprop")
-        check_hyper("alpha", group["alpha"], "RMSprop")
-        check_hyper("eps", group["eps"], "RMSprop")
-        check_hyper("momentum", group["momentum"], "RMSprop")
-        check_hyper("weight_decay", group["weight_decay"], "RMSprop")
+        for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):  # PyTorch's order
+            check_nonnegative("RMSprop", name, group[name])
 
-    def _update(self, x, grad, state, group):
-        xp = backend.get_array_module(x)
-        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-        momentum, weight_decay = group["momentum"], group["weight_decay"]
+    def _init_state(self, theta, state, group):
         if not state:
-            state["step"] = 0
-            state["square_avg"] = zeros_like_array(x)
-        if momentum > 0 and "momentum_buffer" not in state:
-            state["momentum_buffer"] = zeros_like_array(x)
+            state.update(step=0, square_avg=zeros_like_array(theta))
+        if group["momentum"] > 0 and "momentum_buffer" not in state:
+            state["momentum_buffer"] = zeros_like_array(theta)
         if group["centered"] and "grad_avg" not in state:
-            state["grad_avg"] = zeros_like_array(x)
+            state["grad_avg"] = zeros_like_array(theta)
 
-        state["step"] += 1
-        g = effective_grad(xp, x, grad, group["maximize"], weight_decay)
+    def _update(self, theta, grad, state, group):
+        xp = backend.get_array_module(theta)
+        lr, alpha, eps, lam, mu = group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
+        self._init_state(theta, state, group)
         v = state["square_avg"]
-        d = xp.multiply(g, g, out=xp.empty_like(x))
-        d *= 1 - alpha
-        v *= alpha
-        v += d
+        s = scratch_like(theta)  # the step's one temporary: every line below writes into v, g^ave, b, θ or s
+        state["step"] += 1
+        # −grad and the weight-decayed gradient are new arrays: grad belongs to the caller
+        g = xp.negative(grad) if group["maximize"] else grad          # g_t ← −g_t
+        if lam != 0:
+            g = g + lam * theta                                       # g_t ← g_t + λ θ_{t−1}
+        scale_add_(v, alpha, xp.multiply(g, g, out=s), 1 - alpha, s)  # v_t = α v_{t−1} + (1 − α) g_t²
+        v_tilde = v                                                   # ṽ_t = v_t
         if group["centered"]:
-            g_avg = state["grad_avg"]
-            g_avg += (1 - alpha) * (g - g_avg)
-            xp.multiply(g_avg, g_avg, out=d)
-            xp.subtract(v, d, out=d)
-            xp.sqrt(d, out=d)
+            g_ave = state["grad_avg"]
+            scale_add_(g_ave, alpha, g, 1 - alpha, s)                 # g^ave_t = α g^ave_{t−1} + (1 − α) g_t
+            v_tilde = xp.subtract(v, xp.multiply(g_ave, g_ave, out=s), out=s)  # ṽ_t ← ṽ_t − (g^ave_t)²
+        denom = sqrt_add(v_tilde, eps, out=s)                         # √ṽ_t + ε
+        if mu > 0:
+            b = state["momentum_buffer"]
+            scale_add_(b, mu, xp.divide(g, denom, out=s), 1, s)       # b_t = μ b_{t−1} + g_t / (√ṽ_t + ε)
+            theta -= xp.multiply(b, lr, out=s)                        # θ_t = θ_{t−1} − γ b_t
         else:
-            xp.sqrt(v, out=d)
-        d += eps
-        if momentum > 0:
-            buf = state["momentum_buffer"]
-            buf *= momentum
-            buf += g / d
-            x -= lr * buf
-        else:
-            xp.divide(g, d, out=d)
-            d *= lr
-            x -= d
+            addcdiv_(theta, g, denom, -lr)                            # θ_t = θ_{t−1} − γ g_t / (√ṽ_t + ε)

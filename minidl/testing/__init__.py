@@ -10,7 +10,6 @@
 
 Profiles ``dev`` (quick), ``ci`` (the default in CI) and ``thorough`` are registered on import;
 ``load_profile()`` picks the one named by the ``HYPOTHESIS_PROFILE`` environment variable.
-``use_strict_device()`` adds the test device ``"strict"`` (``minidl.testing.strict_array``).
 """
 
 from .assertions import assert_close, assert_gradients_match, assert_not_mutated
@@ -26,7 +25,6 @@ from .strategies import (
     shapes,
     tensors,
 )
-from .strict_array import StrictArray, use_strict_device
 
 __all__ = [
     "assert_close",
@@ -42,7 +40,5 @@ __all__ = [
     "reduction_dims",
     "register_profiles",
     "shapes",
-    "StrictArray",
     "tensors",
-    "use_strict_device",
 ]
