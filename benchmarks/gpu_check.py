@@ -267,6 +267,10 @@ def main(argv=None):
             print(f"gpu_check: no GPU check here: {missing}.")
             return 0
         print(f"gpu_check: {minidl.cuda.device_count()} CUDA device(s); CuPy {backend._load_cupy().__version__}")
+    elif args.device == "strict":
+        from minidl.testing import use_strict_device
+
+        use_strict_device()
     status = 0
     if "tests" not in args.skip:
         status = run_op_tests(args.device.split(":")[0], timeout=150)

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from minidl import lm_cli
+
 MODELS = ("cnn", "lstm", "transformer")
 DATASETS = ("mnist", "fashion_mnist", "digits", "sentiment")
 IMAGE_SCALE = {"mnist": 255.0, "fashion_mnist": 255.0, "digits": 16.0}
@@ -227,7 +229,12 @@ def _epoch_timer():
 
 
 def train(args) -> int:
-    """``python -m minidl train``: build, train and evaluate one seed model; save it and its curves."""
+    """``python -m minidl train``: build, train and evaluate one seed model; save it and its curves
+    (``train gpt``: the language model, see ``minidl.lm_cli``)."""
+    if args.model == "gpt":
+        return lm_cli.train_gpt(args)
+    if args.dataset == "tinyshakespeare":
+        raise UsageError(f"tinyshakespeare is a text corpus for the gpt, not for the {args.model}")
     if args.epochs < 1 or args.batch_size < 1:
         raise UsageError(f"--epochs and --batch-size must be positive, got {args.epochs} and {args.batch_size}")
     out = Path(args.out or f"runs/{args.model}-{args.dataset}")
@@ -386,8 +393,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minidl", description="minidl command line: train, demo")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one seed model and save it with its training curves")
-    t.add_argument("model", choices=MODELS)
-    t.add_argument("--dataset", choices=DATASETS, default="mnist")
+    t.add_argument("model", choices=(*MODELS, "gpt"))
+    t.add_argument("--dataset", choices=(*DATASETS, "tinyshakespeare"), default=None,
+                   help="default mnist (tinyshakespeare for the gpt)")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--out", default=None, help="output folder (default runs/<model>-<dataset>)")
@@ -395,6 +403,8 @@ def main(argv=None) -> int:
     t.add_argument("--limit", type=int, default=None, help="use only the first N training and N test examples")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    lm_cli.add_train_arguments(t)
+    lm_cli.add_generate_parser(sub)
     d = sub.add_parser("demo", help="the three seed models on offline data, with figures")
     d.add_argument("--fast", action="store_true", help="a few-second smoke run (also MINIDL_FAST=1)")
     d.add_argument("--figures", default="runs/demo", help="where the figures go (default runs/demo/)")
@@ -410,13 +420,15 @@ def main(argv=None) -> int:
     cg.add_argument("--timeout", type=float, default=60.0, help="seconds per task (default 60)")
     cg.add_argument("--json", default=None, help="also write the scores as JSON into this file")
     args = parser.parse_args(argv)
+    if args.command == "train" and args.dataset is None:
+        args.dataset = "tinyshakespeare" if args.model == "gpt" else "mnist"
     if args.command == "classroom":
         return classroom(args, parser)
     from minidl.datasets import ChecksumError, IDXError
 
     try:
-        return {"train": train, "demo": demo}[args.command](args)
-    except UsageError as exc:
+        return {"train": train, "demo": demo, "generate": lm_cli.generate}[args.command](args)
+    except (UsageError, lm_cli.UsageError) as exc:
         parser.exit(2, f"python -m minidl {args.command}: error: {exc}\n")
     except (OSError, ChecksumError, IDXError) as exc:  # missing, undownloadable or corrupt data files
         parser.exit(1, f"python -m minidl {args.command}: {exc}\n")

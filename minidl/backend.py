@@ -5,11 +5,12 @@ Every array a Tensor holds is either a NumPy array (device ``"cpu"``) or a CuPy 
 array module of their inputs (``get_array_module``) and call it ``xp``. This is the only
 file that imports CuPy, and it does so lazily, so minidl works without it.
 
-A third device, ``"strict"``, holds ``StrictArray``s: NumPy arrays in host memory behind a
-wrapper that, like a CuPy array, refuses to turn into a NumPy array implicitly
-(``numpy.asarray``, ``numpy.exp(a)``, ``a + ndarray`` all raise). Its array module
-(``strict``) offers NumPy's API and gives back ``StrictArray``s. Tests run the ops on it so
-that an op which silently falls back to NumPy fails on a machine without a GPU too.
+Other array libraries can be plugged in as further device kinds with
+``register_array_library`` (an object that says how to move arrays in and out of host memory,
+cut strided windows and draw random numbers). ``minidl.testing.use_strict_device()`` registers
+one that way, the test device ``"strict"``: host arrays that, like CuPy's, refuse to turn into
+NumPy arrays implicitly. Importing this module changes nothing in the process: the host
+allocator setting (``retain_host_memory``) is applied at the first use of an array module.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def cupy_available() -> bool:
 
 class Device:
     """A place where arrays live: ``Device("cpu")``, ``Device("cuda")``, ``Device("cuda:1")``,
-    or ``Device("strict")`` (host memory behind ``StrictArray``, for tests)."""
+    or the name of a registered array library (``register_array_library``), such as the test
+    device ``"strict"``."""
 
     __slots__ = ("type", "index")
 
@@ -65,10 +67,9 @@ class Device:
         if not isinstance(spec, str):
             raise TypeError(f"device must be a string like 'cpu' or 'cuda:0', got {spec!r}")
         kind, _, idx = spec.partition(":")
-        if kind not in ("cpu", "cuda", "strict") or (kind != "cuda" and idx) or (idx and not idx.isdigit()):
-            raise ValueError(
-                f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N' (or 'strict', the test backend)"
-            )
+        if (kind not in ("cpu", "cuda") and kind not in _LIBRARIES) or (kind != "cuda" and idx) or (
+                idx and not idx.isdigit()):
+            raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'{_registered_hint(kind)}")
         self.type = kind
         self.index = int(idx) if idx else (0 if kind == "cuda" else None)
 
@@ -88,234 +89,46 @@ class Device:
 
 
 CPU = Device("cpu")
-STRICT = Device("strict")
 
 
-# ---- the strict host array module ----------------------------------------------------------
-def _refuse(what):
-    raise TypeError(
-        f"{what}: a strict array does not turn into a NumPy array implicitly (as a CuPy array would "
-        "not); use the array module of the inputs (xp = ctx.xp or backend.get_array_module) or backend.as_numpy"
-    )
+# ---- further array libraries (device kinds) ------------------------------------------------------
+_LIBRARIES: dict = {}  # device kind -> library object (see register_array_library)
+_LIBRARY_BY_TYPE: dict = {}  # array type -> library object
 
 
-def _unwrap(value, where, allow_host=False):
-    """The NumPy value behind ``value`` (lists and tuples unwrapped item by item)."""
-    if type(value) is StrictArray:
-        return value._a
-    if isinstance(value, numpy.ndarray) and not allow_host:
-        raise TypeError(
-            f"{where}: got a NumPy array of shape {value.shape} next to strict arrays "
-            "(a host array would need an explicit copy to the device, as with CuPy)"
-        )
-    if type(value) in (list, tuple):
-        return type(value)(_unwrap(v, where, allow_host) for v in value)
-    return value
+def register_array_library(library):
+    """Make ``library.kind`` (a name such as ``"strict"``) a device whose arrays are
+    ``library.array_type``. The library object provides:
+
+        xp                          the array module ops call (NumPy's API)
+        from_host(a)                a copy of the NumPy array ``a`` as one of its arrays
+        to_host(a)                  the NumPy values of its array ``a`` (no copy needed)
+        as_strided(a, shape, strides)   a read-only strided view
+        generator(seed)             a random generator with DeviceGenerator's methods
+
+    Registering the same kind again replaces it."""
+    _LIBRARIES[library.kind] = library
+    _LIBRARY_BY_TYPE[library.array_type] = library
 
 
-def _wrap(value):
-    """``value`` with every NumPy array (and NumPy scalar, as CuPy gives 0-d arrays) wrapped."""
-    if isinstance(value, numpy.ndarray):
-        return StrictArray(value)
-    if isinstance(value, numpy.generic):
-        return StrictArray(numpy.asarray(value))
-    if isinstance(value, tuple):
-        items = [_wrap(v) for v in value]
-        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
-    if isinstance(value, list):
-        return [_wrap(v) for v in value]
-    return value
+def _registered_hint(kind):
+    if _LIBRARIES:
+        return " or " + ", ".join(repr(k) for k in sorted(_LIBRARIES))
+    if kind == "strict":
+        return " (the test device 'strict' exists after minidl.testing.use_strict_device())"
+    return ""
 
 
-def _strict_call(fn, where, allow_host=False):
-    def call(*args, **kwargs):
-        args = _unwrap(args, where, allow_host)
-        kwargs = {k: _unwrap(v, where, allow_host) for k, v in kwargs.items()}
-        return _wrap(fn(*args, **kwargs))
-
-    call.__name__ = getattr(fn, "__name__", "call")
-    return call
-
-
-class _StrictArrayDevice:
-    """What ``StrictArray.device`` gives: like ``cupy.cuda.Device``, an ``id`` and a context
-    manager (that does nothing here)."""
-
-    id = 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def __repr__(self):
-        return "<strict device>"
-
-
-_STRICT_ARRAY_DEVICE = _StrictArrayDevice()
-
-
-class StrictArray:
-    """A NumPy array that will not be used as one by accident (device ``"strict"``).
-
-    Operators, indexing and methods work as on the array inside and give ``StrictArray``s;
-    ``numpy.asarray(a)``, ``numpy.<function>(a)`` and mixing with plain NumPy arrays raise a
-    ``TypeError``, as CuPy's arrays do. ``a.get()`` copies the values out, as in CuPy.
-    """
-
-    __slots__ = ("_a",)
-    __array_priority__ = 2000
-    __hash__ = None
-
-    def __init__(self, array):
-        self._a = array
-
-    # refuse every implicit path into NumPy
-    def __array__(self, dtype=None, copy=None):
-        _refuse("numpy.asarray(strict array)")
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        _refuse(f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}"))
-
-    def __array_function__(self, func, types, args, kwargs):
-        _refuse(f"numpy.{func.__name__}")
-
-    def get(self):
-        """A NumPy copy of the values (CuPy's name)."""
-        return self._a.copy()
-
-    @property
-    def device(self):
-        return _STRICT_ARRAY_DEVICE
-
-    def __getattr__(self, name):
-        if name.startswith("__"):  # __array_interface__, __array_struct__, ...: no way into NumPy
-            raise AttributeError(name)
-        value = getattr(self._a, name)
-        if callable(value):
-            return _strict_call(value, f"strict array.{name}")
-        return _wrap(value)
-
-    def __repr__(self):
-        return "strict_array(" + repr(self._a)[6:]
-
-    def __len__(self):
-        return len(self._a)
-
-    def __iter__(self):
-        return (_wrap(v) for v in self._a)
-
-    def __bool__(self):
-        return bool(self._a)
-
-    def __float__(self):
-        return float(self._a)
-
-    def __int__(self):
-        return int(self._a)
-
-    def __complex__(self):
-        return complex(self._a)
-
-    def __getitem__(self, index):
-        return _wrap(self._a[_unwrap(index, "strict array indexing")])
-
-    def __setitem__(self, index, value):
-        # CuPy copies a host value into a slice; that is explicit enough to allow
-        self._a[_unwrap(index, "strict array indexing")] = _unwrap(value, "strict array assignment", True)
-
-    def __neg__(self):
-        return StrictArray(-self._a)
-
-    def __pos__(self):
-        return StrictArray(+self._a)
-
-    def __abs__(self):
-        return StrictArray(abs(self._a))
-
-    def __invert__(self):
-        return StrictArray(~self._a)
-
-
-def _binary(name):
-    op = getattr(numpy.ndarray, name)
-
-    def method(self, other):
-        result = op(self._a, _unwrap(other, f"strict array {name}"))
-        if result is NotImplemented:
-            return result
-        return self if name.startswith("__i") and name not in ("__invert__",) else _wrap(result)
-
-    method.__name__ = name
-    return method
-
-
-for _name in (
-    "add radd sub rsub mul rmul truediv rtruediv floordiv rfloordiv mod rmod pow rpow matmul rmatmul "
-    "and rand or ror xor rxor lshift rlshift rshift rrshift eq ne lt le gt ge "
-    "iadd isub imul itruediv ifloordiv imod ipow iand ior ixor"
-).split():
-    setattr(StrictArray, f"__{_name}__", _binary(f"__{_name}__"))
-
-
-class _StrictUfunc:
-    """A NumPy ufunc over strict arrays, with its ``at``/``reduce``/``accumulate``/``outer``."""
-
-    def __init__(self, ufunc):
-        self._ufunc = ufunc
-        self.__name__ = ufunc.__name__
-
-    def __call__(self, *args, **kwargs):
-        return _strict_call(self._ufunc, f"strict.{self.__name__}")(*args, **kwargs)
-
-    def __getattr__(self, name):
-        value = getattr(self._ufunc, name)
-        return _strict_call(value, f"strict.{self.__name__}.{name}") if callable(value) else value
-
-
-class _StrictNamespace:
-    """NumPy's functions (or a submodule's) taking and giving strict arrays; NumPy's types,
-    dtypes and constants as they are."""
-
-    def __init__(self, module, name):
-        self._module, self.__name__ = module, name
-
-    def __getattr__(self, name):
-        value = getattr(self._module, name)
-        if isinstance(value, numpy.ufunc):
-            value = _StrictUfunc(value)
-        elif isinstance(value, type(numpy)):
-            value = _StrictNamespace(value, f"{self.__name__}.{name}")
-        elif callable(value) and not isinstance(value, type):
-            # asarray/array copy host data onto the device, as cupy.asarray does
-            value = _strict_call(value, f"{self.__name__}.{name}", allow_host=name in _HOST_INPUT)
-        setattr(self, name, value)  # look each name up once
-        return value
-
-    def __repr__(self):
-        return f"<minidl strict array module {self.__name__}>"
-
-
-_HOST_INPUT = {"asarray", "array", "ascontiguousarray", "asanyarray"}
-strict = _StrictNamespace(numpy, "strict")
-
-
-class _StrictGenerator:
-    """A ``numpy.random.Generator`` whose draws are strict arrays."""
-
-    def __init__(self, rng):
-        self._rng = rng
-
-    def __getattr__(self, name):
-        value = getattr(self._rng, name)
-        return _strict_call(value, f"strict rng.{name}") if callable(value) else value
+def is_device_array(array) -> bool:
+    """True for an array that lives off NumPy's host memory: CuPy's, or a registered library's."""
+    return (type(array) in _LIBRARY_BY_TYPE or hasattr(array, "__cuda_array_interface__")
+            or type(array).__module__.startswith("cupy"))
 
 
 class DeviceGenerator:
     """The draws minidl makes off the host, built from the few methods that CuPy's
     ``cupy.random.Generator`` and NumPy's share (``random``, ``standard_normal``, ``integers``,
-    ``permutation``), so the strict device draws exactly as the GPU does."""
+    ``permutation``), so a registered array library draws exactly as the GPU does."""
 
     def __init__(self, rng):
         self._rng = rng
@@ -339,13 +152,17 @@ class DeviceGenerator:
         return self._rng.permutation(x)
 
 
+# ---- the array module of an array, devices ---------------------------------------------------------
 def get_array_module(*arrays):
     """The array module (``numpy`` or ``cupy``) that owns ``arrays``; NumPy for plain Python values."""
+    if not _host_memory_checked:
+        _first_host_use()
     for a in arrays:
         if isinstance(a, numpy.ndarray) or a is None:
             continue
-        if type(a) is StrictArray:
-            return strict
+        library = _LIBRARY_BY_TYPE.get(type(a))
+        if library is not None:
+            return library.xp
         mod = type(a).__module__
         if mod.startswith("cupy"):
             return _load_cupy()
@@ -356,8 +173,9 @@ def device_of(array) -> Device:
     """The device an array lives on."""
     if isinstance(array, numpy.ndarray) or numpy.isscalar(array):
         return CPU
-    if type(array) is StrictArray:
-        return STRICT
+    library = _LIBRARY_BY_TYPE.get(type(array))
+    if library is not None:
+        return Device(library.kind)
     if type(array).__module__.startswith("cupy"):
         return Device(f"cuda:{array.device.id}")
     raise TypeError(f"not an array minidl can hold: {type(array).__name__}")
@@ -383,8 +201,10 @@ def require_cuda(device: Device):
 
 def array_module_for(device: Device):
     """The array module that creates arrays on ``device``."""
-    if device.type == "strict":
-        return strict
+    if not _host_memory_checked:
+        _first_host_use()
+    if device.type in _LIBRARIES:
+        return _LIBRARIES[device.type].xp
     return numpy if device.type == "cpu" else require_cuda(device)
 
 
@@ -395,9 +215,9 @@ def to_device(array, device: Device | str):
         return array
     if device.type == "cpu":
         return array.get()
-    if device.type == "strict":
+    if device.type in _LIBRARIES:
         host = array.get() if hasattr(array, "get") else numpy.asarray(array)
-        return StrictArray(numpy.array(host))
+        return _LIBRARIES[device.type].from_host(host)
     cp = require_cuda(device)
     with cp.cuda.Device(device.index):
         return cp.asarray(array)
@@ -407,8 +227,9 @@ def as_numpy(array):
     """A NumPy array with the values of ``array`` (copied from the GPU when needed)."""
     if isinstance(array, numpy.ndarray):
         return array
-    if type(array) is StrictArray:
-        return array._a
+    library = _LIBRARY_BY_TYPE.get(type(array))
+    if library is not None:
+        return library.to_host(array)
     if type(array).__module__.startswith("cupy"):
         return array.get()
     return numpy.asarray(array)
@@ -430,8 +251,9 @@ def sliding_windows(x, kernel_size, stride, dilation, axes):
     strides += [x.strides[a] * d for a, d in zip(axes, dilation)]
     if isinstance(x, numpy.ndarray):
         return numpy.lib.stride_tricks.as_strided(x, tuple(shape), tuple(strides), writeable=False)
-    if type(x) is StrictArray:
-        return StrictArray(numpy.lib.stride_tricks.as_strided(x._a, tuple(shape), tuple(strides), writeable=False))
+    library = _LIBRARY_BY_TYPE.get(type(x))
+    if library is not None:
+        return library.as_strided(x, tuple(shape), tuple(strides))
     return _load_cupy().lib.stride_tricks.as_strided(x, tuple(shape), tuple(strides))
 
 
@@ -444,8 +266,9 @@ def retain_host_memory() -> bool:
     in again (in a small CNN on 2 cores, about 40% of the step goes to the kernel). Fixing the
     thresholds at 32 MB (smaller blocks come from the heap) and 256 MB (free heap kept) makes
     the heap act as a memory pool, as CuPy's pool does on the GPU. glibc only (a no-op
-    elsewhere); returns whether it was applied. Done on import unless the environment
-    variable ``MINIDL_RETAIN_HOST_MEMORY`` is ``0``; it lasts for the life of the process.
+    elsewhere); returns whether it was applied. Done once, at the first use of an array module
+    (``get_array_module`` / ``array_module_for``), unless the environment variable
+    ``MINIDL_RETAIN_HOST_MEMORY`` is ``0`` then; it lasts for the life of the process.
     """
     import ctypes  # noqa: PLC0415 - only needed here
 
@@ -455,6 +278,17 @@ def retain_host_memory() -> bool:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
     return bool(mallopt(m_trim_threshold, 256 << 20)) and bool(mallopt(m_mmap_threshold, 32 << 20))
+
+
+_host_memory_checked = False
+
+
+def _first_host_use():
+    """Apply ``retain_host_memory`` once, unless ``MINIDL_RETAIN_HOST_MEMORY=0``."""
+    global _host_memory_checked
+    _host_memory_checked = True
+    if os.environ.get("MINIDL_RETAIN_HOST_MEMORY", "1") != "0":
+        retain_host_memory()
 
 
 def synchronize():
@@ -480,14 +314,14 @@ def manual_seed(seed: int):
 
 def rng_for(device: Device):
     """The random generator for ``device``: a ``numpy.random.Generator`` on the CPU, a
-    ``DeviceGenerator`` (over CuPy's generator, or strict arrays) elsewhere."""
+    ``DeviceGenerator`` (over CuPy's generator, or a registered library's) elsewhere."""
     if device.type == "cpu":
         return _host_rng
     key = str(device)
-    if device.type == "strict":
+    if device.type in _LIBRARIES:
         if key not in _device_rngs:
             seed = _seed if _seed is not None else int(_host_rng.integers(2**31))
-            _device_rngs[key] = DeviceGenerator(_StrictGenerator(numpy.random.default_rng(seed + 1)))
+            _device_rngs[key] = _LIBRARIES[device.type].generator(seed + 1)
         return _device_rngs[key]
     if key not in _device_rngs:
         cp = require_cuda(device)
@@ -496,6 +330,3 @@ def rng_for(device: Device):
             _device_rngs[key] = DeviceGenerator(cp.random.default_rng(seed + device.index))
     return _device_rngs[key]
 
-
-if os.environ.get("MINIDL_RETAIN_HOST_MEMORY", "1") != "0":
-    retain_host_memory()

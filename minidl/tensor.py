@@ -665,8 +665,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
         array = data.data.copy()
         if device is None:
             device = data.device
-    elif (hasattr(data, "__cuda_array_interface__") or type(data).__module__.startswith("cupy")
-          or type(data) is backend.StrictArray):  # fmt: skip
+    elif backend.is_device_array(data):
         array = data.copy()
     elif isinstance(data, numpy.ndarray) or isinstance(data, numpy.generic):
         array = numpy.array(data)

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from minidl import backend
-from minidl.testing import load_profile
+from minidl.testing import load_profile, use_strict_device
 
 load_profile("dev")
+use_strict_device()  # the device "strict" of the device fixtures
 
 
 def _devices():

@@ -191,6 +191,34 @@ def test_second_derivative_matches_torch(name, kwargs):
 
 
 # ---- particular values ---------------------------------------------------------------------------
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("shape,dim", [((0, 5), 1), ((3, 0), 1), ((3, 0), 0)])
+def test_softmax_of_an_empty_tensor_is_empty(reference, shape, dim):
+    with minidl.reference_mode(reference):
+        for op in (F.softmax, F.log_softmax):
+            x = minidl.zeros(*shape, dtype="float64", requires_grad=True)
+            y = op(x, dim)
+            y.sum().backward()
+            assert y.shape == shape and x.grad.shape == shape
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_softmax_of_a_single_value(reference):
+    torch = pytest.importorskip("torch")
+    with minidl.reference_mode(reference):
+        for name, dim in (("softmax", 0), ("log_softmax", -1)):
+            x = tensor(2.5, dtype="float64", requires_grad=True)
+            y = getattr(F, name)(x, dim)
+            y.backward(tensor(0.7, dtype="float64"))
+            tx = torch.tensor(2.5, dtype=torch.float64, requires_grad=True)
+            ty = getattr(torch.nn.functional, name)(tx, dim)
+            ty.backward(torch.tensor(0.7, dtype=torch.float64))
+            assert y.shape == () and x.grad.shape == ()
+            assert_close(y.detach(), ty, rtol=1e-15)
+            assert_close(x.grad, tx.grad, atol=1e-15)
+
+
+
 def test_erf_is_accurate_to_double_precision():
     a = np.concatenate([np.linspace(-10, 10, 20001), np.logspace(-300, 1, 3000), -np.logspace(-20, 0.5, 500),
                         [0.0, 1.999999999, 2.0, 2.000000001, 5.9, 6.0, 27.0]])

@@ -64,7 +64,16 @@ SPECS = [
     Spec("bce_logits", "binary_cross_entropy_with_logits"),
     Spec("bce_logits_weight_pos_weight", "binary_cross_entropy_with_logits", input_dims=3, weight=True,
          pos_weight=True),
+    Spec("smooth_l1", "smooth_l1_loss"),
+    Spec("smooth_l1_beta", "smooth_l1_loss", input_dims=3, options={"beta": 0.5}),
+    Spec("smooth_l1_beta_0", "smooth_l1_loss", options={"beta": 0.0}),
+    Spec("huber", "huber_loss", input_dims=1),
+    Spec("huber_delta", "huber_loss", input_dims=3, options={"delta": 2.0}),
+    Spec("kl_div", "kl_div"),
+    Spec("kl_div_batchmean", "kl_div", input_dims=3, options={"reduction": "batchmean"}),
+    Spec("kl_div_log_target", "kl_div", options={"log_target": True}),
 ]
+KINK = {"l1_loss": "beta", "smooth_l1_loss": "beta", "huber_loss": "delta"}  # |x − t| kept off these
 
 
 # ---- building one case ------------------------------------------------------------------------------
@@ -127,19 +136,31 @@ def _make_case(spec, rng, N, C, d, reduction):
     elif spec.target == "prob":
         e = rng.uniform(0.1, 1, shape)
         t = e / e.sum(axis=0 if spec.input_dims == 1 else 1, keepdims=True)
-    elif spec.op in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
-        t = rng.uniform(0, 1, shape)
     else:
-        t = rng.uniform(-3, 3, shape)
-        if spec.op == "l1_loss":  # keep |x − t| away from the kink
-            t = np.where(np.abs(x - t) < 0.05, x + 0.1, t)
+        x, t = _same_shape_case(spec, rng, x, shape)
     if spec.weight:
         arrays["weight"] = rng.uniform(0.2, 2, (C,) if spec.target in ("index", "prob") else shape[-2:])
     if spec.pos_weight:
         arrays["pos_weight"] = rng.uniform(0.2, 3, shape[-1:])
     if spec.smoothing:
         kwargs["label_smoothing"] = spec.smoothing
+    kwargs.update(spec.options)
     return Case(spec, x, t, kwargs, arrays)
+
+
+def _same_shape_case(spec, rng, x, shape):
+    """(x, t) for the losses whose target has the input's shape."""
+    if spec.op in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        return x, rng.uniform(0, 1, shape)
+    if spec.op == "kl_div":  # x: log-probabilities; t: probabilities (or their logs)
+        t = rng.uniform(0.05, 1, shape)
+        return x - 3, np.log(t) if spec.options.get("log_target") else t
+    t = rng.uniform(-3, 3, shape)
+    if spec.op in KINK:  # keep |x − t| away from the kinks at 0 and at β (δ)
+        kink = spec.options.get(KINK[spec.op], 0.0 if spec.op == "l1_loss" else 1.0)
+        for point in {0.0, kink}:
+            t = np.where(np.abs(np.abs(x - t) - point) < 0.05, x + point + 0.1, t)
+    return x, t
 
 
 # ---- NumPy references ------------------------------------------------------------------------------
@@ -193,12 +214,30 @@ def _reference(case):
         return _reduce((x - t) ** 2, red)
     if op == "l1_loss":
         return _reduce(np.abs(x - t), red)
+    if op in ("smooth_l1_loss", "huber_loss", "kl_div"):
+        return _reduce_regression(case)
     w = case.arrays.get("weight", 1.0)
     if op == "binary_cross_entropy":
         return _reduce(-w * (t * np.log(x) + (1 - t) * np.log(1 - x)), red)
     pw = case.arrays.get("pos_weight", 1.0)
     s = 1 / (1 + np.exp(-x))
     return _reduce(-w * (pw * t * np.log(s) + (1 - t) * np.log(1 - s)), red)
+
+
+def _reduce_regression(case):
+    x, t, kw = case.input, case.target, case.kwargs
+    a = np.abs(x - t)
+    if case.spec.op == "smooth_l1_loss":
+        beta = kw.get("beta", 1.0)
+        loss = a if beta == 0 else np.where(a < beta, 0.5 * a * a / beta, a - 0.5 * beta)
+    elif case.spec.op == "huber_loss":
+        delta = kw.get("delta", 1.0)
+        loss = np.where(a < delta, 0.5 * a * a, delta * (a - 0.5 * delta))
+    else:
+        loss = np.exp(t) * (t - x) if kw.get("log_target") else t * (np.log(t) - x)
+    if kw["reduction"] == "batchmean":
+        return loss.sum() / x.shape[0]
+    return _reduce(loss, kw["reduction"])
 
 
 # ---- the property test ------------------------------------------------------------------------------
@@ -229,6 +268,7 @@ def test_loss(spec, seed, N, C, d, reduction):
             assert_close(g, gc, rtol=1e-10, atol=1e-13, what="gradient")
 
 
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss")  # torch's kl_div note
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_loss_matches_torch(spec, reduction):
@@ -358,10 +398,37 @@ def test_cross_entropy_errors():
         F.cross_entropy(minidl.zeros(3, 5, dtype="int64"), tensor([0, 1, 2]))
 
 
-@pytest.mark.parametrize("op", ["mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"])
+@pytest.mark.parametrize("op", ["mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+                                "smooth_l1_loss", "huber_loss", "kl_div"])
 def test_shape_mismatch_is_an_error_not_a_broadcast(op):
     with pytest.raises(ValueError, match=rf"{op}: input shape \(4, 1\) and target shape \(4,\) differ"):
         getattr(F, op)(minidl.rand(4, 1), minidl.rand(4))
+
+
+def test_regression_loss_option_errors():
+    x, t = minidl.rand(2, 3), minidl.rand(2, 3)
+    with pytest.raises(ValueError, match="smooth_l1_loss: beta must be a non-negative number, got -1"):
+        F.smooth_l1_loss(x, t, beta=-1.0)
+    with pytest.raises(ValueError, match="huber_loss: delta must be a non-negative number"):
+        F.huber_loss(x, t, delta=float("nan"))
+    with pytest.raises(ValueError, match="kl_div: reduction must be .* 'batchmean', got 'avg'"):
+        F.kl_div(x, t, reduction="avg")
+
+
+def test_kl_div_of_a_zero_target_probability_is_zero_like_torch():
+    torch = pytest.importorskip("torch")
+    a, p = np.log([[0.2, 0.3, 0.5]]), np.array([[0.0, 0.4, 0.6]])
+    x, t = tensor(a, dtype="float64", requires_grad=True), tensor(p, dtype="float64", requires_grad=True)
+    y = F.kl_div(x, t, reduction="sum")
+    y.backward()
+    tx, tt = torch.tensor(a, requires_grad=True), torch.tensor(p, requires_grad=True)
+    ty = torch.nn.functional.kl_div(tx, tt, reduction="sum")
+    ty.backward()
+    assert_close(y.detach(), ty, rtol=1e-12)
+    assert_close(x.grad, tx.grad, rtol=1e-12)
+    assert_close(t.grad[0, 1:], tt.grad[0, 1:], rtol=1e-12)
+    # at t = 0 torch's dL/dt is log 0 + 1 − x = −inf; ours treats t log t as the constant 0 there: −x
+    assert_close(t.grad[0, 0], -a[0, 0], rtol=1e-12)
 
 
 def test_binary_cross_entropy_errors():

@@ -14,8 +14,8 @@ import pytest
 import minidl
 import minidl.functional as F
 from minidl import backend, nn
-from minidl.backend import StrictArray, strict
 from minidl.testing import assert_close
+from minidl.testing.strict_array import StrictArray, strict
 
 R = np.random.default_rng(0)
 

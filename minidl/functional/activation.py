@@ -19,7 +19,7 @@ from ._common import normalize_dim
 from .elementwise import clamp, exp, log, relu, sigmoid, tanh, where
 from .reduce import amax
 from .reduce import sum as _sum
-from .shape import getitem
+from .shape import clone, getitem
 
 
 def softmax_dim(x, dim, op="softmax"):
@@ -41,6 +41,10 @@ def softmax(x, dim):
     Notebook: notebooks/04_attention.ipynb, sections 1 ("The formula, from scratch") and 2
     ("Why divide by √d_k")."""
     dim = softmax_dim(x, dim)
+    if x.numel() == 0:  # no values: nothing to normalize
+        return clone(x)
+    if x.ndim == 0:  # a single value (dim 0 or -1, as in PyTorch): the softmax of one value is 1
+        return softmax(x.reshape(1), 0).reshape(())
     m = amax(x.detach(), dim, keepdim=True)  # (*, 1, *): a constant shift, no gradient through it
     e = exp(x - m)  # (*)
     return e / _sum(e, dim, keepdim=True)  # (*) / (*, 1, *)
@@ -56,6 +60,10 @@ def log_softmax(x, dim):
     x, y, dy: the same shape (*). Notebook: notebooks/02_convolution.ipynb, section 6 ("A small
     CNN on handwritten digits"), inside the cross-entropy the CNN is trained with."""
     dim = softmax_dim(x, dim, "log_softmax")
+    if x.numel() == 0:  # no values: nothing to normalize
+        return clone(x)
+    if x.ndim == 0:  # a single value: its log-softmax is 0
+        return log_softmax(x.reshape(1), 0).reshape(())
     m = amax(x.detach(), dim, keepdim=True)  # (*, 1, *): a constant shift, no gradient through it
     shifted = x - m  # (*)
     return shifted - log(_sum(exp(shifted), dim, keepdim=True))  # (*) − (*, 1, *)

@@ -19,7 +19,7 @@ from ..tensor import Tensor
 from ._common import as_tensor_like, broadcast_shapes
 from .activation import Softplus, log_softmax
 from .elementwise import abs as _abs
-from .elementwise import clamp, log
+from .elementwise import clamp, exp, log, where
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -245,6 +245,66 @@ def l1_loss(input, target, reduction="mean"):
     return _reduce(_abs(input - target), reduction)
 
 
+def _check_threshold(value, name, op):
+    if not isinstance(value, numbers.Real) or not value >= 0:
+        raise ValueError(f"{op}: {name} must be a non-negative number, got {value!r}")
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """Smooth L1 (Girshick, Fast R-CNN), with d = x − t:
+
+        ℓ = ½ d² / β   where |d| < β,    |d| − ½ β   elsewhere       (β = 0: ℓ = |d|)
+        dL/dx = d / β · s   where |d| < β,    sign(d) · s   elsewhere,    dL/dt = −dL/dx
+    s = dy ('none', 'sum') or dy / numel ('mean'); x, t, ℓ ('none'): the same shape. Composed.
+    Notebook: not used in the notebooks."""
+    _check_same_shape(input, target, "smooth_l1_loss")
+    _check_reduction(reduction, "smooth_l1_loss")
+    _check_threshold(beta, "beta", "smooth_l1_loss")
+    d = input - target
+    if beta == 0:
+        return _reduce(_abs(d), reduction)
+    a = _abs(d)
+    return _reduce(where(a.data < beta, (0.5 / beta) * (d * d), a - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """Huber loss (Huber, 1964), with d = x − t:
+
+        ℓ = ½ d²   where |d| < δ,    δ (|d| − ½ δ)   elsewhere        (= δ · smooth_l1 with β = δ)
+        dL/dx = d · s   where |d| < δ,    δ sign(d) · s   elsewhere,    dL/dt = −dL/dx
+    s = dy ('none', 'sum') or dy / numel ('mean'); x, t, ℓ ('none'): the same shape. Composed.
+    Notebook: not used in the notebooks."""
+    _check_same_shape(input, target, "huber_loss")
+    _check_reduction(reduction, "huber_loss")
+    _check_threshold(delta, "delta", "huber_loss")
+    d = input - target
+    a = _abs(d)
+    return _reduce(where(a.data < delta, 0.5 * (d * d), delta * (a - 0.5 * delta)), reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """Kullback-Leibler divergence KL(t ‖ q) of log-probabilities x = log q from the target t:
+
+        ℓ = t · (log t − x)        (0 where t = 0: t log t → 0)
+        ℓ = eᵗ · (t − x)           (log_target=True: t holds log-probabilities)
+        L = ℓ ('none'), Σ ℓ ('sum'), Σ ℓ / numel ('mean'), Σ ℓ / N ('batchmean', the KL divergence
+        per sample when dim 0 is the batch: the mathematically right one)
+        dL/dx = −t · s  (−eᵗ · s),   dL/dt = (log t + 1 − x) · s  ((eᵗ (t − x) + eᵗ) · s)
+    x, t, ℓ ('none'): the same shape. Composed. Notebook: not used in the notebooks."""
+    _check_same_shape(input, target, "kl_div")
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"kl_div: reduction must be 'none', 'mean', 'sum' or 'batchmean', got {reduction!r}")
+    if log_target:
+        loss = exp(target) * (target - input)
+    else:
+        positive = target.data > 0
+        t_log_t = where(positive, target * log(where(positive, target, 1.0)), 0.0)  # no log 0
+        loss = t_log_t - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
 # ---- binary cross-entropy -----------------------------------------------------------------------
 _BCE_EPS = 9.999999960041972e-13  # 1e-12 rounded to float32, the constant PyTorch divides by
 
@@ -341,7 +401,10 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "huber_loss",
+    "kl_div",
     "l1_loss",
     "mse_loss",
     "nll_loss",
+    "smooth_l1_loss",
 ]

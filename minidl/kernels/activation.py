@@ -75,5 +75,9 @@ def log_softmax(x, dim):
     return LogSoftmaxKernel.apply(x, reference.softmax_dim(x, dim, "log_softmax"))
 
 
-register_kernel(reference.softmax, softmax)
-register_kernel(reference.log_softmax, log_softmax)
+def _has_dims_and_values(x, dim):
+    return x.ndim > 0 and x.numel() > 0  # 0-d and empty tensors: the reference handles them
+
+
+register_kernel(reference.softmax, softmax, when=_has_dims_and_values)
+register_kernel(reference.log_softmax, log_softmax, when=_has_dims_and_values)

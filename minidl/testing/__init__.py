@@ -10,6 +10,7 @@
 
 Profiles ``dev`` (quick), ``ci`` (the default in CI) and ``thorough`` are registered on import;
 ``load_profile()`` picks the one named by the ``HYPOTHESIS_PROFILE`` environment variable.
+``use_strict_device()`` adds the test device ``"strict"`` (``minidl.testing.strict_array``).
 """
 
 from .assertions import assert_close, assert_gradients_match, assert_not_mutated
@@ -25,6 +26,7 @@ from .strategies import (
     shapes,
     tensors,
 )
+from .strict_array import StrictArray, use_strict_device
 
 __all__ = [
     "assert_close",
@@ -40,5 +42,7 @@ __all__ = [
     "reduction_dims",
     "register_profiles",
     "shapes",
+    "StrictArray",
     "tensors",
+    "use_strict_device",
 ]
