@@ -150,3 +150,19 @@ def test_it_learns_a_repeating_sequence():
     model.eval()
     out = model.generate(minidl.tensor([[2]]), 6, temperature=0.0)
     assert out.numpy().tolist() == [[2, 3, 4, 0, 1, 2, 3]]
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    model = small(dropout=0.1)
+    for p in model.parameters():
+        p.data = p.data.astype(np.float64)
+    idx, tgt = _ids(2, 8), _ids(2, 8, seed=2)
+    grads = []
+    for flag in (False, True):
+        model.gradient_checkpointing = flag
+        model.zero_grad()
+        minidl.manual_seed(3)
+        model(idx, tgt)[1].backward()
+        grads.append({n: p.grad.numpy().copy() for n, p in model.named_parameters()})
+    for name in grads[0]:
+        np.testing.assert_allclose(grads[1][name], grads[0][name], rtol=1e-10, atol=1e-12, err_msg=name)

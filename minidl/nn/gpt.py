@@ -17,7 +17,8 @@ The model, for a sequence of token ids t_1..t_T:
 trained to minimise the cross-entropy of t_{i+1} given t_1..t_i. Generation feeds the model its
 own samples; a key/value cache keeps each layer's K and V of the tokens already seen, so every
 new token costs one position instead of the whole prefix (``use_cache=False`` recomputes the
-prefix each step, and gives exactly the same tokens).
+prefix each step, and gives exactly the same tokens). ``model.gradient_checkpointing = True``
+keeps only each block's input during training and recomputes the rest in the backward pass.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .. import functional as F
 from ..autograd import no_grad
 from ..backend import as_numpy
 from ..tensor import Tensor, arange, tensor
+from ..utils.checkpoint import checkpoint
 from . import init
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear
 from .module import Module, ModuleList
@@ -156,6 +158,7 @@ class GPT(Module):
         self.ln_f = LayerNorm(config.n_embd, bias=config.bias)
         self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying: logits = h Eᵀ
+        self.gradient_checkpointing = False  # True: keep only each block's input (minidl.utils.checkpoint)
         self._init_weights()
 
     def _init_weights(self):
@@ -193,7 +196,10 @@ class GPT(Module):
         pos = arange(past, past + T, device=idx.device)  # (T,)
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
         for layer, block in enumerate(self.h):
-            x = block(x, cache, layer)
+            if self.gradient_checkpointing and cache is None:
+                x = checkpoint(block, x)  # recomputed in the backward pass instead of kept
+            else:
+                x = block(x, cache, layer)
         logits = self.lm_head(self.ln_f(x))  # (B, T, vocab)
         if targets is None:
             return logits, None
