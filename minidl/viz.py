@@ -5,12 +5,14 @@ draws every Function (the op, by class name) and every Tensor (shape, and gradie
 one) as a box, with arrows in the direction data flows in the forward pass. Boxes are laid out
 by depth: leaves on the left, ``y`` on the right.
 
-``savefig(fig, name)`` writes ``figures/<name>`` at the root of the repository, found from the
-current folder (a notebook runs in ``notebooks/``) or from where ``minidl`` is installed.
+``savefig(fig, name)`` writes ``<name>.png`` into the folder ``MINIDL_FIGURES`` names, else into
+``figures/`` at the root of the repository, found from the current folder (a notebook runs in
+``notebooks/``) or from where ``minidl`` is installed.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -182,10 +184,17 @@ def plot_training_curves(history: dict, title: str | None = None, ax=None):
 
 
 def figures_dir() -> Path:
-    """The repository's ``figures/`` folder (created if missing).
+    """The folder figures are saved to (created if missing).
 
-    Looked for upwards from the current folder (a folder holding both ``pyproject.toml`` and
-    ``minidl/``), then next to the installed package."""
+    ``MINIDL_FIGURES``, when set, names it (tests and ``benchmarks/notebook_seeds.py`` point it to a
+    temporary folder, so that the committed figures are rewritten only on purpose). Otherwise the
+    repository's ``figures/``, looked for upwards from the current folder (a folder holding both
+    ``pyproject.toml`` and ``minidl/``), then next to the installed package."""
+    chosen = os.environ.get("MINIDL_FIGURES")
+    if chosen:
+        out = Path(chosen).expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+        return out
     cwd = Path.cwd().resolve()
     for p in (cwd, *cwd.parents):
         if (p / "pyproject.toml").is_file() and (p / "minidl").is_dir():
@@ -199,7 +208,7 @@ def figures_dir() -> Path:
 
 
 def savefig(fig, name: str, dpi: int = 110) -> Path:
-    """Save ``fig`` as ``figures/<name>`` (``.png`` added when missing); return the path."""
+    """Save ``fig`` as ``<figures_dir()>/<name>`` (``.png`` added when missing); return the path."""
     if not name.endswith(".png"):
         name += ".png"
     path = figures_dir() / name

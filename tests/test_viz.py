@@ -1,4 +1,4 @@
-"""minidl.viz: the computational-graph drawing and training curves (Agg backend)."""
+"""minidl.viz: the computational-graph drawing, training curves, and where figures are saved (Agg backend)."""
 
 from __future__ import annotations
 
@@ -56,11 +56,34 @@ def test_plot_training_curves(tmp_path, monkeypatch):
     fig = viz.plot_training_curves({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]})
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert len(fig.axes[0].lines) == 2 and len(fig.axes[1].lines) == 1
-    (tmp_path / "pyproject.toml").write_text("")
-    (tmp_path / "minidl").mkdir()
-    monkeypatch.chdir(tmp_path)
-    path = viz.savefig(fig, "test_curves")
-    assert path == tmp_path / "figures" / "test_curves.png" and path.stat().st_size > 0
     plt.close(fig)
     with pytest.raises(ValueError, match="empty"):
         viz.plot_training_curves({})
+
+
+def test_savefig_without_minidl_figures_writes_into_the_repository_figures(tmp_path, monkeypatch):
+    monkeypatch.delenv("MINIDL_FIGURES", raising=False)
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "minidl").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")  # a notebook runs in notebooks/: the root is found upwards
+    fig = viz.plot_training_curves({"loss": [1.0, 0.5]})
+    path = viz.savefig(fig, "test_curves")
+    plt.close(fig)
+    assert path == tmp_path / "figures" / "test_curves.png" and path.stat().st_size > 0
+
+
+def test_savefig_honours_minidl_figures(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "minidl").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("")
+    monkeypatch.chdir(repo)
+    target = tmp_path / "elsewhere" / "nested"  # created when missing
+    monkeypatch.setenv("MINIDL_FIGURES", str(target))
+    assert viz.figures_dir() == target and target.is_dir()
+    fig = viz.plot_training_curves({"loss": [1.0, 0.5]})
+    path = viz.savefig(fig, "test_curves.png")
+    plt.close(fig)
+    assert path == target / "test_curves.png" and path.stat().st_size > 0
+    assert not (repo / "figures").exists()  # the repository's figures/ is left alone
+
