@@ -57,7 +57,7 @@ from .functional import (  # noqa: E402
     where,
 )
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
-from .serialization import load, save  # noqa: E402
+from .serialization import FileFormatError, load, save  # noqa: E402
 from .tensor import (
     Tensor,
     arange,

@@ -168,8 +168,10 @@ def plot_history(history, path, title):
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from minidl._files import atomic_write
+
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -254,20 +256,21 @@ def train(args) -> int:
 def save_run(result, out, args):
     """Write the model into ``out``: ``model.keras`` (for ``keras.models.load_model``), its weights
     alone (``model.weights.npz``), its architecture (``model.json``) and the run's settings,
-    accuracy and per-epoch history (``run.json``). Nothing is pickled."""
-    import json
+    accuracy and per-epoch history (``run.json``). Nothing is pickled; every file is written
+    atomically, so an interrupted run leaves the previous run's files whole."""
+    from minidl._files import write_json
 
     model = result["model"]
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
     model.save_weights(out / "model.weights.npz")
     config = {"class_name": type(model).__name__, "config": model.get_config()}
-    (out / "model.json").write_text(json.dumps(config, indent=2))
+    write_json(out / "model.json", config)
     history = {k: [float(v) for v in vs] for k, vs in result["history"].history.items()}
     run = {"model": args.model, "dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size,
            "limit": args.limit, "seed": args.seed, "test_accuracy": result["test_accuracy"],
            "test_loss": result["test_loss"], "seconds_per_epoch": result["seconds_per_epoch"], "history": history}
-    (out / "run.json").write_text(json.dumps(run, indent=2))
+    write_json(out / "run.json", run)
     return [out / "model.keras", out / "model.weights.npz", out / "model.json", out / "run.json"]
 
 
@@ -383,7 +386,9 @@ def classroom(args, parser) -> int:
         parser.exit(2, f"{where}: error: {exc}\n")
     print(report.table(), end="")
     if args.json:
-        Path(args.json).write_text(report.to_json())
+        from minidl._files import write_text
+
+        write_text(args.json, report.to_json())
     return 0
 
 

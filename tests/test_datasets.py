@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minidl._files import FileFormatError
 from minidl.datasets import (
     IDXError,
     Tokenizer,
@@ -229,7 +230,7 @@ def test_digits_refuses_corrupt_copies(tmp_path):
     truncated.write_bytes(good[:-50])
     with pytest.raises(ChecksumError):
         digits.load_data(path=truncated)
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(FileFormatError, match="digits.csv.gz: not a valid gzip file"):
         digits.load_arrays(path=truncated, checksum=None)
     odd = tmp_path / "odd.csv.gz"
     odd.write_bytes(gzip.compress(b"1,2,3\n4,5,6\n"))
@@ -349,7 +350,7 @@ def test_sentiment_on_written_files(tmp_path, monkeypatch):
     bad = tmp_path / "sentiment-labelled-sentences" / "yelp_labelled.txt"
     bad.write_text("no label here\n", encoding="utf-8")
     monkeypatch.setitem(sentiment.FILES, bad.name, _sha(bad))
-    with pytest.raises(ValueError, match="yelp_labelled.txt line 1"):
+    with pytest.raises(ValueError, match="yelp_labelled.txt: line 1"):
         sentiment.load_data(root=tmp_path)
     monkeypatch.setitem(sentiment.FILES, bad.name, "sha256:" + "0" * 64)
     with pytest.raises(ChecksumError, match="yelp_labelled"):

@@ -17,16 +17,18 @@ Creative Commons Attribution 4.0 (CC BY 4.0).
 
 from __future__ import annotations
 
-import gzip
+import io
 from pathlib import Path
 
 import numpy
 
+from .._files import FileFormatError, decode_text, read_bytes
 from .download import verify
 
 PATH = Path(__file__).with_name("data") / "digits.csv.gz"
 SHA256 = "sha256:09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
 NUM_SAMPLES = 1797
+_MAX_BYTES = 64 << 20  # the table is 0.5 MB of text; a copy claiming more is not the digits
 
 
 def load_arrays(path=None, checksum=SHA256):
@@ -36,15 +38,18 @@ def load_arrays(path=None, checksum=SHA256):
     path = Path(path) if path is not None else PATH
     if checksum is not None:
         verify(path, checksum)
+    text = decode_text(read_bytes(path, max_bytes=_MAX_BYTES, gz=True), path, "ascii")
+    if not text.strip():
+        raise FileFormatError(path, "digits: the table is empty")
     try:
-        with gzip.open(path, "rt") as f:
-            table = numpy.loadtxt(f, delimiter=",", ndmin=2)
-    except (OSError, EOFError, ValueError) as exc:
-        raise ValueError(f"digits: cannot read {path}: {exc}") from exc
+        table = numpy.loadtxt(io.StringIO(text), delimiter=",", ndmin=2)
+    except ValueError as exc:
+        raise FileFormatError(path, f"cannot read the digits table: {exc}") from exc
     if table.shape[1] != 65 or (checksum is not None and table.shape[0] != NUM_SAMPLES):
-        raise ValueError(f"digits: {path} has a table of shape {table.shape}, expected ({NUM_SAMPLES}, 65)")
-    if table.min() < 0 or table[:, :64].max() > 16 or table[:, 64].max() > 9 or (table != numpy.round(table)).any():
-        raise ValueError(f"digits: {path} holds values outside 0..16 (pixels) or 0..9 (labels)")
+        raise FileFormatError(path, f"digits: a table of shape {table.shape}, expected ({NUM_SAMPLES}, 65)")
+    if table.size and (table.min() < 0 or table[:, :64].max() > 16 or table[:, 64].max() > 9
+                       or (table != numpy.round(table)).any()):
+        raise FileFormatError(path, "digits: values outside 0..16 (pixels) or 0..9 (labels)")
     images = table[:, :64].astype(numpy.uint8).reshape(-1, 8, 8)  # (N, 8, 8)
     labels = table[:, 64].astype(numpy.uint8)
     return images, labels

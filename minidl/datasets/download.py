@@ -4,20 +4,25 @@
 A checksum is written ``"sha256:<64 hex digits>"`` or ``"md5:<32 hex digits>"``; a bare hex string
 is read by its length (64 digits: SHA-256, 32 digits: MD5). SHA-256 is used wherever a published
 value exists; MD5 only where the dataset's authors publish nothing else.
+
+A download streams into a temporary file in the cache folder while its digest is computed; only
+a file with the right checksum is renamed into place (``minidl._files.atomic_write``), so an
+interrupted or corrupt download never leaves a file under the real name. A download larger than
+``max_load_bytes()`` (``$MINIDL_MAX_LOAD_BYTES``, 4 GiB by default) is stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
+from .._files import FileFormatError, atomic_write, check_size, max_load_bytes
 
-class ChecksumError(ValueError):
+
+class ChecksumError(FileFormatError):
     """A file whose checksum is not the published one (corrupt, truncated or another version)."""
 
 
@@ -65,12 +70,16 @@ def verify(path, checksum: str, hint: str = "") -> Path:
     """``path`` if its digest is ``checksum``, else a ChecksumError naming both values."""
     algorithm, digest = parse_checksum(checksum)
     got = file_digest(path, algorithm)
+    _compare(path, algorithm, got, digest, hint)
+    return Path(path)
+
+
+def _compare(path, algorithm, got, digest, hint=""):
     if got != digest:
         raise ChecksumError(
-            f"{path}: {_LABELS[algorithm]} is {got}, expected {digest} (the file is corrupt, truncated or "
+            path, f"{_LABELS[algorithm]} is {got}, expected {digest} (the file is corrupt, truncated or "
             f"another version){hint}"
         )
-    return Path(path)
 
 
 def cache_dir() -> Path:
@@ -126,7 +135,7 @@ def locate(subdir: str, filename: str, sha: str, urls, root=None, download=True,
     for url in urls:
         try:
             return fetch(url, target, sha)
-        except (OSError, ChecksumError) as exc:
+        except (OSError, FileFormatError) as exc:  # unreachable, wrong checksum, too large
             errors.append(f"{url}: {exc}")
     raise OSError(
         f"could not download {filename}: " + "; ".join(errors or ["no download address known"])
@@ -134,20 +143,21 @@ def locate(subdir: str, filename: str, sha: str, urls, root=None, download=True,
     )
 
 
-def fetch(url: str, target: Path, sha: str) -> Path:
-    """Download ``url`` to ``target`` through a temporary file; keep it only if its checksum is ``sha``."""
-    parse_checksum(sha)  # a malformed spec fails before any download
+def fetch(url: str, target: Path, sha: str, max_bytes=None) -> Path:
+    """Download ``url`` to ``target`` atomically; keep it only if its checksum is ``sha`` (and it is
+    at most ``max_load_bytes(max_bytes)`` bytes long)."""
+    algorithm, digest = parse_checksum(sha)  # a malformed spec fails before any download
+    limit = max_load_bytes(max_bytes)
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
-        if not url.startswith("file:"):
-            print(f"downloading {url} -> {target}", file=sys.stderr)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            shutil.copyfileobj(response, out)
-        verify(tmp, sha, hint=f" for the download of {url}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    if not url.startswith("file:"):
+        print(f"downloading {url} -> {target}", file=sys.stderr)
+    h = hashlib.new(algorithm)
+    with atomic_write(target) as out, urllib.request.urlopen(url, timeout=60) as response:
+        total = 0
+        for block in iter(lambda: response.read(1 << 20), b""):
+            total += len(block)
+            check_size(url, "the download", total, limit)
+            h.update(block)
+            out.write(block)
+        _compare(target, algorithm, h.hexdigest(), digest, hint=f" for the download of {url}")
     return target

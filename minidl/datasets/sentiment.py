@@ -23,14 +23,14 @@ CC BY 4.0.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import hashlib
 import zipfile
 from pathlib import Path
 
 import numpy
 
-from .download import cache_dir, find_local, locate, matches, verify, where_to_put
+from .._files import CORRUPT_FILE_ERRORS, FileFormatError, atomic_write, check_size, max_load_bytes, read_text
+from .download import ChecksumError, cache_dir, find_local, locate, matches, parse_checksum, verify, where_to_put
 from .text import Tokenizer, pad_sequences
 
 SUBDIR = "sentiment-labelled-sentences"
@@ -47,22 +47,29 @@ ZIP_URLS = ("https://archive.ics.uci.edu/static/public/331/sentiment%2Blabelled%
 
 def _extract_from_zip(zip_path: Path, target_dir: Path):
     """Copy the three members out of the UCI zip into ``target_dir`` (each written atomically and
-    checked against its SHA-256)."""
-    with zipfile.ZipFile(zip_path) as archive:
-        members = {Path(info.filename).name: info for info in archive.infolist()
-                   if "__MACOSX" not in info.filename and not info.is_dir()}
-        for name, checksum in FILES.items():
-            if name not in members:
-                raise ValueError(f"sentiment: {zip_path} has no member {name}")
-            fd, tmp = tempfile.mkstemp(dir=target_dir, suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(archive.read(members[name]))
-                verify(tmp, checksum, hint=f" for {name} in {zip_path}")
-                os.replace(tmp, target_dir / name)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+    checked against its SHA-256 before it gets its name)."""
+    limit = max_load_bytes()
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            members = {Path(info.filename).name: info for info in archive.infolist()
+                       if "__MACOSX" not in info.filename and not info.is_dir()}
+            for name, checksum in FILES.items():
+                if name not in members:
+                    raise FileFormatError(zip_path, f"no member {name}")
+                check_size(zip_path, f"member {name}", members[name].file_size, limit)
+                algorithm, digest = parse_checksum(checksum)
+                h = hashlib.new(algorithm)
+                with atomic_write(target_dir / name) as out, archive.open(members[name]) as src:
+                    for block in iter(lambda: src.read(1 << 20), b""):  # noqa: B023 - used at once
+                        h.update(block)
+                        out.write(block)
+                    if h.hexdigest() != digest:
+                        raise ChecksumError(zip_path, f"member {name} has {algorithm} {h.hexdigest()}, expected "
+                                                      f"{digest}")
+    except FileFormatError:
+        raise
+    except (zipfile.BadZipFile, *CORRUPT_FILE_ERRORS) as exc:
+        raise FileFormatError(zip_path, f"cannot extract the sentences ({type(exc).__name__}: {exc})") from exc
 
 
 def files(root=None, download=True) -> dict:
@@ -102,7 +109,7 @@ def parse(text: str, name: str = "<text>"):
             continue
         sentence, tab, label = line.rstrip("\r").rpartition("\t")
         if not tab or label.strip() not in ("0", "1"):
-            raise ValueError(f"sentiment: {name} line {lineno} is not 'sentence<TAB>0|1': {line[:60]!r}")
+            raise FileFormatError(name, f"line {lineno} is not 'sentence<TAB>0|1': {line[:60]!r}")
         sentences.append(sentence.strip())
         labels.append(int(label))
     return sentences, labels
@@ -117,7 +124,7 @@ def load_sentences(root=None, download=True, sources=SOURCES):
     sentences, labels, origin = [], [], []
     for source in sources:
         name = f"{source}_labelled.txt"
-        s, y = parse(Path(paths[name]).read_text(encoding="utf-8"), name)
+        s, y = parse(read_text(paths[name]), str(paths[name]))
         sentences += s
         labels += y
         origin += [source] * len(s)

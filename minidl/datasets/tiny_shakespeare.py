@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy
 
+from .._files import read_text
 from .download import locate
 
 SUBDIR = "tinyshakespeare"
@@ -26,7 +27,7 @@ URLS = ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinysha
 def load_data(root=None, download=True) -> str:
     """The whole text as one string."""
     path = locate(SUBDIR, FILENAME, SHA256, URLS, root, download, verify_local=True)
-    return path.read_text(encoding="utf-8")
+    return read_text(path)
 
 
 class CharVocab:

@@ -10,6 +10,7 @@ from collections import OrderedDict, namedtuple
 
 from .. import backend
 from ..autograd import no_grad
+from ..serialization import cast_exactly
 from ..tensor import Tensor, _check_grad_dtype
 
 
@@ -56,9 +57,8 @@ def _as_array(value, like, key):
     else:
         raise TypeError(f"load_state_dict: value for {key!r} is a {type(value).__name__}, not an array")
     array = backend.to_device(array, like.device)
-    if array.dtype != like.dtype:
-        array = array.astype(like.dtype)
-    return array
+    # a value the parameter's dtype cannot hold (1e300 into float32) is an error, not an inf
+    return cast_exactly(array, like.dtype, f"load_state_dict: value for {key!r}")
 
 
 class Module:
@@ -335,24 +335,26 @@ class Module:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: " + " | ".join(problems))
+        # every value is converted (and checked) before any is assigned: a bad file changes nothing
+        arrays = {k: _as_array(state_dict[k], target, k) for k, target in own.items() if k in state_dict}
         with no_grad():
-            for k, target in own.items():
-                if k in state_dict:
-                    target.data = _as_array(state_dict[k], target, k).copy()
-                    target._version[0] += 1
+            for k, array in arrays.items():
+                own[k].data = array.copy()
+                own[k]._version[0] += 1
         return IncompatibleKeys(missing, unexpected)
 
     def save(self, path):
-        """Write the state_dict to ``path`` as ``.npz`` (see ``minidl.save``)."""
+        """Write the state_dict to ``path`` as ``.npz``, atomically (see ``minidl.save``)."""
         from ..serialization import save
 
         save(self.state_dict(), path)
 
-    def load(self, path, strict=True):
-        """Read a ``.npz`` state_dict from ``path`` into this module (see ``minidl.load``)."""
+    def load(self, path, strict=True, max_bytes=None):
+        """Read a ``.npz`` state_dict from ``path`` into this module (see ``minidl.load``): names
+        are matched, shapes must agree, values must fit the parameters' dtypes."""
         from ..serialization import load
 
-        return self.load_state_dict(load(path), strict=strict)
+        return self.load_state_dict(load(path, max_bytes=max_bytes), strict=strict)
 
     # ---- display -----------------------------------------------------------------------
     def extra_repr(self):
