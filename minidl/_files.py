@@ -16,6 +16,7 @@ error type, ``FileFormatError``, whose message starts with the file's name.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import gzip
 import json
 import os
@@ -76,6 +77,45 @@ def check_size(path, what, nbytes, limit):
             path, f"{what} needs {nbytes:,} bytes, over the limit of {limit:,} bytes (raise it with max_bytes= "
             f"or ${MAX_LOAD_BYTES_ENV} if the file is trusted)"
         )
+
+
+_BUDGET = contextvars.ContextVar("minidl_allocation_budget", default=None)
+
+
+@contextlib.contextmanager
+def allocation_budget(path, limit, what, temporary_limit=None):
+    """While building something that a file describes (a model from its config), every lasting
+    allocation the description asks for (a weight) is charged, before it is made, against ``limit``
+    bytes, and every temporary one (a dry run's input) must fit in ``temporary_limit`` (default
+    ``max_load_bytes()``): a config that declares enormous layers fails fast with FileFormatError
+    naming ``path``, in bounded memory."""
+    state = {"path": path, "limit": int(limit), "left": int(limit), "what": what,
+             "temporary": max_load_bytes() if temporary_limit is None else int(temporary_limit)}
+    token = _BUDGET.set(state)
+    try:
+        yield state
+    finally:
+        _BUDGET.reset(token)
+
+
+def charge_allocation(nbytes, what, keep=True):
+    """Charge an allocation of ``nbytes`` (``what`` describes it) against the active
+    ``allocation_budget``, if any; ``keep=False`` for a temporary (a dry run's zeros): it must fit,
+    but is not subtracted. Outside a budget this does nothing."""
+    state = _BUDGET.get()
+    if state is None:
+        return
+    nbytes = int(nbytes)
+    if not keep:
+        check_size(state["path"], what, nbytes, state["temporary"])
+        return
+    if nbytes > state["left"]:
+        used = state["limit"] - state["left"]
+        raise FileFormatError(
+            state["path"], f"{state['what']}: {what} needs {nbytes:,} bytes, but only {state['left']:,} of the "
+            f"{state['limit']:,} allowed are left ({used:,} used so far)"
+        )
+    state["left"] -= nbytes
 
 
 # ---- writing ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl import _files
+from minidl import _files, keras
 from minidl.datasets import read_idx
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or os.name != "posix", reason="needs fork and SIGKILL")
@@ -31,8 +31,11 @@ SERVER = textwrap.dedent("""
     import os, sys
     import numpy
     import minidl
+    from minidl import keras
     from minidl._files import write_json
     from minidl.datasets import write_idx
+
+    model = keras.Sequential([keras.Input(shape=(40,)), keras.layers.Dense(300), keras.layers.Dense(10)])
 
     def payload(i):
         return numpy.arange(1000 + (i * 7919) % 60000, dtype=numpy.float64) * (i + 1)
@@ -44,6 +47,9 @@ SERVER = textwrap.dedent("""
             write_idx(path, numpy.concatenate([[float(i)], payload(i)[:4000]]))
         elif kind == "json":
             write_json(path, {"version": i, "v": payload(i)[:3000].tolist()})
+        elif kind in ("keras", "weights"):
+            model.set_weights([numpy.full(w.shape, i, w.dtype) for w in model.get_weights()])
+            model.save(path) if kind == "keras" else model.save_weights(path)
         else:
             raise SystemExit(f"unknown kind {kind}")
 
@@ -80,12 +86,36 @@ def _load_version(kind, path):
         array = read_idx(path)
         version = int(array[0])
         np.testing.assert_array_equal(array[1:], payload(version)[:4000])
+    elif kind in ("keras", "weights"):
+        model = keras.models.load_model(path) if kind == "keras" else _model()
+        if kind == "weights":
+            model.load_weights(path)
+        weights = model.get_weights()
+        version = int(weights[0].flat[0])
+        assert all((w == version).all() for w in weights)
     else:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
         version = doc["version"]
         assert doc["v"] == payload(version)[:3000].tolist()
     return version
+
+
+def _model():
+    return keras.Sequential([keras.Input(shape=(40,)), keras.layers.Dense(300), keras.layers.Dense(10)])
+
+
+def _save_first_version(kind, path):
+    if kind == "npz":
+        minidl.save({"v": payload(0), "version": np.int64(0)}, path)
+    elif kind == "idx":
+        minidl.datasets.write_idx(path, np.concatenate([[0.0], payload(0)[:4000]]))
+    elif kind == "json":
+        _files.write_json(path, {"version": 0, "v": payload(0)[:3000].tolist()})
+    else:
+        model = _model()
+        model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+        model.save(path) if kind == "keras" else model.save_weights(path)
 
 
 @pytest.fixture(scope="module")
@@ -98,15 +128,13 @@ def server():
     proc.wait(timeout=60)
 
 
-@pytest.mark.parametrize("kind, name", [("npz", "state.npz"), ("idx", "data.idx.gz"), ("json", "run.json")])
+@pytest.mark.parametrize("kind, name", [("npz", "state.npz"), ("idx", "data.idx.gz"), ("json", "run.json"),
+                                        ("keras", "model.keras"), ("weights", "model.weights.npz")])
 def test_sigkill_at_random_moments_leaves_the_previous_file(server, tmp_path, kind, name):
     path = tmp_path / name
     rng = random.Random(f"{kind}-kills")
     last = 0
-    saved_by_us = {"npz": lambda: minidl.save({"v": payload(0), "version": np.int64(0)}, path),
-                   "idx": lambda: minidl.datasets.write_idx(path, np.concatenate([[0.0], payload(0)[:4000]])),
-                   "json": lambda: _files.write_json(path, {"version": 0, "v": payload(0)[:3000].tolist()})}
-    saved_by_us[kind]()
+    _save_first_version(kind, path)
     leftovers = 0
     for _ in range(40):
         server.stdin.write(f"{kind} {path} {last + 1}\n")
@@ -121,7 +149,7 @@ def test_sigkill_at_random_moments_leaves_the_previous_file(server, tmp_path, ki
         leftovers += len(_files.temp_files(path))
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [name]
     # the next completed save in this folder removes what the killed writers left
-    saved_by_us[kind]()
+    _save_first_version(kind, path)
     assert _files.temp_files(path) == [] and _load_version(kind, path) == 0
     print(f"{kind}: {last} versions saved over 40 kills, {leftovers} temporary files seen after kills")
 

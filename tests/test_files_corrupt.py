@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minidl
-from minidl._files import FileFormatError
+from minidl._files import FileFormatError, write_json
 from minidl.datasets import digits, read_idx, sentiment, tiny_shakespeare, write_idx
 
 
@@ -78,6 +78,41 @@ def _shakespeare_format(folder):
     return path, load
 
 
+def _keras_model():
+    from minidl import keras
+
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2, activation="tanh"),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def _keras_content(model):
+    import json
+
+    return json.dumps(model.get_config(), sort_keys=True), model.get_weights()
+
+
+def _keras_formats(folder):
+    """The three Keras files: a whole model (.keras), its weights (.weights.npz), its config (JSON)."""
+    from minidl.keras import load_model, saving
+
+    model = _keras_model()
+    model.save(folder / "model.keras")
+    model.save_weights(folder / "model.weights.npz")
+    write_json(folder / "model.json", {"class_name": "Sequential", "config": model.get_config()})
+
+    def load_weights(p):
+        twin = _keras_model()
+        twin.load_weights(p)
+        return twin.get_weights()
+    return {
+        "keras": (folder / "model.keras", lambda p: _keras_content(load_model(p))),
+        "weights.npz": (folder / "model.weights.npz", load_weights),
+        "model.json": (folder / "model.json", lambda p: _keras_content(saving.load_model_config(p))[0]),
+    }
+
+
 FORMATS = {
     "npz": _npz_format,
     "idx": lambda folder: _idx_format(folder, ".idx"),
@@ -85,6 +120,9 @@ FORMATS = {
     "digits.csv.gz": _digits_format,
     "sentiment": _sentiment_format,
     "tiny_shakespeare": _shakespeare_format,
+    "keras": lambda folder: _keras_formats(folder)["keras"],
+    "weights.npz": lambda folder: _keras_formats(folder)["weights.npz"],
+    "model.json": lambda folder: _keras_formats(folder)["model.json"],
 }
 
 
@@ -108,10 +146,14 @@ def _same(a, b):
     return type(a) is type(b) and a == b
 
 
-#: Raw IDX files carry no checksum: a changed data byte (or the signed/unsigned type code) cannot be
-#: noticed, so for them a load may also succeed with other values of the same size. (MNIST's loaders
-#: verify the published SHA-256 of every file before reading it.)
-UNCHECKED = {"idx"}
+#: Raw IDX files and JSON configs carry no checksum: a changed data byte (or the signed/unsigned type
+#: code, or a digit of "units") cannot be noticed, so for them a load may also succeed with other
+#: values, of the kind the predicate says. (MNIST's loaders verify the published SHA-256 of every
+#: file before reading it; the .keras archive's members are CRC-checked.)
+UNCHECKED = {
+    "idx": lambda got, content: got.shape == content.shape and got.dtype.itemsize == content.dtype.itemsize,
+    "model.json": lambda got, content: isinstance(got, str),
+}
 
 
 def _check(formats, name, data):
@@ -124,7 +166,7 @@ def _check(formats, name, data):
         assert str(path) in str(exc), f"{name}: the error does not name the file: {exc}"
         return "error"
     if name in UNCHECKED:
-        assert got.shape == content.shape and got.dtype.itemsize == content.dtype.itemsize
+        assert UNCHECKED[name](got, content), f"{name}: a corrupted file loaded as {got!r}"
         return "same" if _same(got, content) else "other values"
     assert _same(got, content), f"{name}: a corrupted file loaded with different content"
     return "same"
@@ -134,11 +176,19 @@ def flip(data, i, mask):
     return data[:i] + bytes([data[i] ^ mask]) + data[i + 1:]
 
 
+def _positions(n):
+    """Every byte of a small file; of a larger one, every byte of its first 256 and last 512 (zip
+    and gzip headers, central directories, trailers) and every fifth byte between."""
+    if n <= 1024:
+        return range(n)
+    return sorted(set(range(256)) | set(range(n - 512, n)) | set(range(256, n - 512, 5)))
+
+
 @pytest.mark.parametrize("name", list(FORMATS))
 def test_every_byte_flipped_and_every_truncation(formats, name):
     good = formats[name][2]
     outcomes = []
-    for i in range(len(good)):
+    for i in _positions(len(good)):
         outcomes.append(_check(formats, name, flip(good, i, (0x01, 0x80, 0xFF)[i % 3])))
         outcomes.append(_check(formats, name, good[:i]))
     assert "error" in outcomes  # the sweep reached the checks

@@ -27,6 +27,7 @@ import math
 import numpy
 
 from ... import backend
+from ..._files import charge_allocation
 from ...nn.module import Module, Parameter
 from ...tensor import Tensor
 from .. import initializers, regularizers
@@ -109,7 +110,11 @@ class Layer(Module):
         if initializer is None:
             initializer = "glorot_uniform" if trainable and len(tuple(shape)) > 1 else "zeros"
         init = initializers.get(initializer)
-        t = init(tuple(int(d) for d in shape), dtype or self._dtype, self._device)
+        shape = tuple(int(d) for d in shape)
+        # a model rebuilt from a file's config may ask for no more than the file can justify
+        charge_allocation(math.prod(shape) * numpy.dtype(dtype or self._dtype).itemsize,
+                          f'layer "{self.name}" weight {name!r} of shape {shape}')
+        t = init(shape, dtype or self._dtype, self._device)
         if trainable:
             w = Parameter(t, requires_grad=True)
             if not self._trainable:
@@ -288,6 +293,7 @@ class Layer(Module):
         def zeros(shape):
             if is_shape(shape):
                 concrete = tuple(1 if d is None else d for d in shape)
+                charge_allocation(math.prod(concrete) * 8, f'layer "{self.name}" dry run on {concrete}', keep=False)
                 xp = backend.array_module_for(self._device or backend.CPU)
                 return Tensor._make(xp.zeros(concrete, self._dtype))
             return [zeros(s) for s in shape]
@@ -429,6 +435,7 @@ class Layer(Module):
         def zeros(t):
             if isinstance(t, KerasTensor):
                 concrete = tuple(1 if d is None else d for d in t.shape)
+                charge_allocation(math.prod(concrete) * 8, f'layer "{self.name}" dry run on {concrete}', keep=False)
                 dtype = "int64" if t.dtype.startswith(("int", "uint")) else self._dtype
                 return Tensor._make(backend.array_module_for(self._device or backend.CPU).zeros(concrete, dtype))
             return t
