@@ -30,6 +30,8 @@ import os
 import re
 from collections import Counter
 
+from ._files import FileFormatError, atomic_write
+
 #: Chunks that BPE never merges across: contractions, a word or a number with its leading
 #: space, runs of other symbols (underscore included), white space (trailing white space kept
 #: apart from the next word). Together the alternatives match every character.
@@ -38,24 +40,14 @@ CHUNK_PATTERN = r"""'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+
 MAX_FILE_BYTES = 64 * 2**20  # a tokenizer file larger than this is refused before reading
 
 
-class TokenizerFileError(ValueError):
+class TokenizerFileError(FileFormatError):
     """A tokenizer file that cannot be read: the message names the file and what is wrong."""
 
 
 def _write_json_atomically(path, payload: dict):
-    """Write ``payload`` as JSON to a temporary file beside ``path``, fsync it, rename it over."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write ``payload`` as JSON through ``minidl._files.atomic_write`` (temporary file, fsync, rename)."""
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        json.dump(payload, f, ensure_ascii=False)
 
 
 def _read_json(path, kind: str) -> dict:
@@ -63,16 +55,16 @@ def _read_json(path, kind: str) -> dict:
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
-            raise TokenizerFileError(f"{path}: {size} bytes, more than the {MAX_FILE_BYTES} a tokenizer file may have")
+            raise TokenizerFileError(path, f"{size} bytes, more than the {MAX_FILE_BYTES} a tokenizer file may have")
         with open(path, "rb") as f:
             payload = json.loads(f.read(MAX_FILE_BYTES + 1).decode("utf-8"))
     except TokenizerFileError:
         raise
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TokenizerFileError(f"{path}: not a JSON tokenizer file ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, nesting too deep
+        raise TokenizerFileError(path, f"not a JSON tokenizer file ({exc})") from None
     if not isinstance(payload, dict) or payload.get("type") != kind:
         found = payload.get("type") if isinstance(payload, dict) else type(payload).__name__
-        raise TokenizerFileError(f"{path}: expected a {kind!r} tokenizer, found {found!r}")
+        raise TokenizerFileError(path, f"expected a {kind!r} tokenizer, found {found!r}")
     return payload
 
 
@@ -119,7 +111,7 @@ class CharTokenizer:
         payload = _read_json(path, "char")
         chars = payload.get("chars")
         if not isinstance(chars, str) or not chars or len(set(chars)) != len(chars):
-            raise TokenizerFileError(f"{path}: 'chars' must be a non-empty string of distinct characters")
+            raise TokenizerFileError(path, "'chars' must be a non-empty string of distinct characters")
         return cls(chars)
 
 
@@ -248,10 +240,10 @@ class ByteBPETokenizer:
         if not isinstance(merges, list) or not all(
             isinstance(m, list) and len(m) == 2 and all(type(t) is int for t in m) for m in merges
         ):
-            raise TokenizerFileError(f"{path}: 'merges' must be a list of [int, int] pairs")
+            raise TokenizerFileError(path, "'merges' must be a list of [int, int] pairs")
         if not isinstance(pattern, str):
-            raise TokenizerFileError(f"{path}: 'pattern' must be a string")
+            raise TokenizerFileError(path, "'pattern' must be a string")
         try:
             return cls(merges, pattern)
         except (ValueError, re.error) as exc:
-            raise TokenizerFileError(f"{path}: {exc}") from None
+            raise TokenizerFileError(path, str(exc)) from None

@@ -5,7 +5,8 @@ BadZipFile, EOFError, KeyError, UnicodeDecodeError, TypeError or MemoryError.
 
 Formats: tensors (.npz from minidl.save), IDX (raw and gzip), the digits table (.csv.gz, read
 without its checksum, so the gzip and CSV checks are what is tested), the sentiment sentences and
-Tiny Shakespeare (verified by checksum), and the Keras files (see _keras_formats)."""
+Tiny Shakespeare (verified by checksum), the Keras files (see _keras_formats) and the BPE
+tokenizer's JSON."""
 
 from __future__ import annotations
 
@@ -113,6 +114,18 @@ def _keras_formats(folder):
     }
 
 
+def _tokenizer_format(folder):
+    from minidl.tokenizers import ByteBPETokenizer
+
+    path = folder / "tokenizer.json"
+    ByteBPETokenizer.train("to be or not to be, that is the question " * 3, vocab_size=270).save(path)
+
+    def load(p):
+        tok = ByteBPETokenizer.load(p)
+        return [list(m) for m in tok.merges], tok.pattern
+    return path, load
+
+
 FORMATS = {
     "npz": _npz_format,
     "idx": lambda folder: _idx_format(folder, ".idx"),
@@ -123,6 +136,7 @@ FORMATS = {
     "keras": lambda folder: _keras_formats(folder)["keras"],
     "weights.npz": lambda folder: _keras_formats(folder)["weights.npz"],
     "model.json": lambda folder: _keras_formats(folder)["model.json"],
+    "tokenizer.json": _tokenizer_format,
 }
 
 
@@ -153,6 +167,7 @@ def _same(a, b):
 UNCHECKED = {
     "idx": lambda got, content: got.shape == content.shape and got.dtype.itemsize == content.dtype.itemsize,
     "model.json": lambda got, content: isinstance(got, str),
+    "tokenizer.json": lambda got, content: isinstance(got, tuple) and isinstance(got[1], str),
 }
 
 

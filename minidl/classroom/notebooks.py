@@ -54,6 +54,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .._files import FileFormatError, read_text, write_text
+
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError")
@@ -83,8 +85,10 @@ def read_notebook(path) -> dict:
     """The notebook at ``path`` as a dict; ValueError naming the file when it is not one."""
     path = Path(path)
     try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        nb = json.loads(read_text(path))  # size-limited (MINIDL_MAX_LOAD_BYTES)
+    except FileFormatError:
+        raise
+    except (ValueError, RecursionError) as exc:
         raise ValueError(f"{path}: not a readable notebook (invalid JSON: {exc})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or \
             not all(isinstance(c, dict) and "cell_type" in c for c in nb["cells"]):
@@ -176,10 +180,7 @@ def make_student(src_path, out_dir, force: bool = False) -> Path:
     if target.exists() and not force:
         raise FileExistsError(f"{target} exists; pass force=True (--force) to overwrite it")
     text = dumps_notebook(student_notebook(read_notebook(src_path), src_path.name))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    write_text(target, text)  # atomic: temporary file, fsync, rename
     return target
 
 

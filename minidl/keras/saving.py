@@ -284,7 +284,8 @@ def _read_document(path, limit):
         except FileFormatError:
             raise
         except (zipfile.BadZipFile, *CORRUPT_FILE_ERRORS) as exc:
-            raise FileFormatError(path, f"not a model file written by model.save ({type(exc).__name__}: {exc})") from exc
+            problem = f"not a model file written by model.save ({type(exc).__name__}: {exc})"
+            raise FileFormatError(path, problem) from exc
     document = parse_json(config, path, f"JSON in {_CONFIG_MEMBER}")
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         found = document.get("format") if isinstance(document, dict) else type(document).__name__
@@ -317,8 +318,8 @@ def load_model(filepath, custom_objects=None, compile=True, device=None, max_byt
     limit = max_load_bytes(max_bytes)
     document, weights = _read_document(path, limit)
     # the weights of the model the config describes must fit in the bytes the file holds for them
-    model = _build_from_file(document["model"], custom_objects, path, len(weights),
-                             f"the config declares more weights than its {len(weights):,}-byte {_WEIGHTS_MEMBER}", limit)
+    what = f"the config declares more weights than its {len(weights):,}-byte {_WEIGHTS_MEMBER}"
+    model = _build_from_file(document["model"], custom_objects, path, len(weights), what, limit)
     names, arrays = _read_weights(weights, path, limit)
     if device is not None:
         model.to(device)
