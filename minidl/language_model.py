@@ -21,7 +21,6 @@ their joint norm to ``grad_clip``, then updates.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -30,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy
 
 from . import optim
+from ._files import FileFormatError, read_json
 from .autograd import no_grad
 from .nn.gpt import GPT, GPTConfig
 from .serialization import load, save
@@ -150,23 +150,38 @@ def save_run(folder, model, tokenizer, history=None):
     _write_json(os.path.join(folder, "history.json"), history or {})
 
 
-def load_run(folder):
-    """``(model, tokenizer, history)`` from a folder written by ``save_run``."""
+def _check_sizes_against_weights(sizes, weights_path, config_path):
+    """Before a GPT is built from a run's config: its weight matrices alone, at 2 bytes a value
+    (the narrowest float), must fit in the saved weights file; a config that claims enormous
+    sizes fails here, before anything is allocated."""
+    c = GPTConfig(**sizes)
+    lower = 2 * ((c.vocab_size + c.block_size) * c.n_embd + 12 * c.n_layer * c.n_embd * c.n_embd)
+    held = os.path.getsize(weights_path)
+    if lower > held:
+        raise FileFormatError(config_path, f"the model sizes {sizes} need at least {lower:,} bytes of weights, but "
+                                           f"{weights_path} holds {held:,}")
+    return c
+
+
+def load_run(folder, max_bytes=None):
+    """``(model, tokenizer, history)`` from a folder written by ``save_run``; the config's sizes are
+    checked against the weights file before the model is built."""
     path = os.path.join(folder, "config.json")
+    weights_path = os.path.join(folder, "model.weights.npz")
+    config = read_json(path, max_bytes=1 << 20, what="a language-model run's config")
     try:
-        with open(path, encoding="utf-8") as f:
-            config = json.loads(f.read(1 << 20))
         kind, sizes = config["tokenizer"], config["model"]
-        model = GPT(GPTConfig(**sizes))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a language-model run's config ({type(exc).__name__}: {exc})") from None
+        model = GPT(_check_sizes_against_weights(sizes, weights_path, path))
+    except FileFormatError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FileFormatError(path, f"not a language-model run's config ({type(exc).__name__}: {exc})") from None
     if kind not in _TOKENIZERS:
-        raise ValueError(f"{path}: unknown tokenizer kind {kind!r} (expected one of {sorted(_TOKENIZERS)})")
-    model.load_state_dict(load(os.path.join(folder, "model.weights.npz")))
+        raise FileFormatError(path, f"unknown tokenizer kind {kind!r} (expected one of {sorted(_TOKENIZERS)})")
+    model.load_state_dict(load(weights_path, max_bytes=max_bytes))
     tokenizer = _TOKENIZERS[kind].load(os.path.join(folder, "tokenizer.json"))
     history_path = os.path.join(folder, "history.json")
     history = {}
     if os.path.exists(history_path):
-        with open(history_path, encoding="utf-8") as f:
-            history = json.loads(f.read(16 << 20))
+        history = read_json(history_path, max_bytes=16 << 20, what="a run's history")
     return model, tokenizer, history

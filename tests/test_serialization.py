@@ -208,3 +208,30 @@ def test_cast_exactly_between_integers_fails_exactly_out_of_range(values, dtype)
     else:
         with pytest.raises(ValueError, match=dtype):
             cast_exactly(x, dtype)
+
+
+def test_a_language_model_run_claiming_enormous_sizes_fails_before_building(tmp_path):
+    import json
+
+    from minidl.language_model import load_run, save_run
+    from minidl.nn.gpt import GPT, GPTConfig
+    from minidl.tokenizers import CharTokenizer
+
+    tok = CharTokenizer.train("abcdefgh")
+    save_run(tmp_path / "run", GPT(GPTConfig(vocab_size=8, block_size=8, n_layer=1, n_head=2, n_embd=8)), tok)
+    assert load_run(tmp_path / "run")[0].config.n_embd == 8
+    config = tmp_path / "run" / "config.json"
+    document = json.loads(config.read_text())
+    document["model"].update(n_embd=2**16, n_head=2, n_layer=64)  # 3.3e12 weights
+    config.write_text(json.dumps(document))
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileFormatError, match=r"config.json: the model sizes .* need at least"):
+            load_run(tmp_path / "run")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+    config.write_text("[" * 100_000)
+    with pytest.raises(FileFormatError, match="config.json: .*nested too deeply"):
+        load_run(tmp_path / "run")
