@@ -320,7 +320,10 @@ def _plot_digit_predictions(model, x, y, path):
         ax.axis("off")
     fig.suptitle("seed CNN on held-out 8x8 digits (red: wrong)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from minidl._files import atomic_write
+
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
 
 

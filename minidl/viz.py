@@ -212,5 +212,8 @@ def savefig(fig, name: str, dpi: int = 110) -> Path:
     if not name.endswith(".png"):
         name += ".png"
     path = figures_dir() / name
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    from ._files import atomic_write
+
+    with atomic_write(path) as f:  # a figure is replaced whole or not at all
+        fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
     return path
