@@ -70,10 +70,11 @@ def max_load_bytes(limit=None) -> int:
     return value
 
 
-def check_size(path, what, nbytes, limit):
-    """FileFormatError unless ``nbytes`` (what the file asks to allocate) is within ``limit``."""
+def check_size(path, what, nbytes, limit, error=None):
+    """FileFormatError (or its subclass ``error``) unless ``nbytes``, what the file asks to
+    allocate, is within ``limit``."""
     if nbytes > limit:
-        raise FileFormatError(
+        raise (error or FileFormatError)(
             path, f"{what} needs {nbytes:,} bytes, over the limit of {limit:,} bytes (raise it with max_bytes= "
             f"or ${MAX_LOAD_BYTES_ENV} if the file is trusted)"
         )

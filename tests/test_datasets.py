@@ -57,6 +57,36 @@ def test_idx_errors(tmp_path):
         read_idx(badgz)
 
 
+def test_idx_headers_claiming_huge_shapes_fail_in_bounded_memory(tmp_path, monkeypatch):
+    import tracemalloc
+
+    header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (2**32 - 1, 2**32 - 1, 2**32 - 1))
+    raw = tmp_path / "huge.idx"
+    raw.write_bytes(header + bytes(100))
+    gz = tmp_path / "huge.idx.gz"
+    gz.write_bytes(gzip.compress(header + bytes(100)))
+    middling = tmp_path / "lying.idx.gz"  # within the limit, but the data is not there
+    middling.write_bytes(gzip.compress(bytes([0, 0, 8, 1]) + (200 << 20).to_bytes(4, "big") + bytes(10)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(IDXError, match=r"huge.idx: header says shape \(4294967295, 4294967295, 4294967295\)"):
+            read_idx(raw)
+        with pytest.raises(IDXError, match=r"huge.idx.gz: an IDX array of shape .* over the limit"):
+            read_idx(gz)
+        with pytest.raises(IDXError, match=r"lying.idx.gz: header says shape \(209715200,\) .* but the file has 10"):
+            read_idx(middling)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+    small = tmp_path / "small.idx"
+    write_idx(small, np.zeros((10, 10), dtype=np.uint8))
+    monkeypatch.setenv("MINIDL_MAX_LOAD_BYTES", "50")
+    with pytest.raises(IDXError, match="MINIDL_MAX_LOAD_BYTES"):
+        read_idx(small)
+    assert read_idx(small, max_bytes=100).shape == (10, 10)
+
+
 def test_locate_prefers_root_then_env_then_cache(tmp_path, monkeypatch):
     (tmp_path / "root" / "set").mkdir(parents=True)
     (tmp_path / "root" / "set" / "f.bin").write_bytes(b"x")

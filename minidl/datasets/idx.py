@@ -30,7 +30,7 @@ _TYPES = {
     0x0D: numpy.dtype(">f4"),
     0x0E: numpy.dtype(">f8"),
 }
-_BLOCK = 16 << 20
+_BLOCK = 1 << 20  # a read of n bytes allocates n first, so blocks stay small
 
 
 class IDXError(FileFormatError):
@@ -63,7 +63,7 @@ def _read_stream(stream, name, limit, file_size=None):
     if file_size is not None and file_size - header != nbytes:
         raise IDXError(name, f"header says shape {shape} ({nbytes} bytes of data) but the file has "
                              f"{file_size - header}")
-    check_size(name, f"an IDX array of shape {shape}", nbytes, limit)
+    check_size(name, f"an IDX array of shape {shape}", nbytes, limit, IDXError)
     data = bytearray()  # grows with what the file really holds, so a lying gzip header allocates nothing
     while len(data) < nbytes:
         block = stream.read(min(_BLOCK, nbytes - len(data)))
