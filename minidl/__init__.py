@@ -19,6 +19,7 @@ from . import (  # noqa: E402
 from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Device as device
 from .dispatch import is_reference_mode, reference_mode
+from .dtypes import promote_types, result_type
 from .functional import (  # noqa: E402
     abs,
     amax,

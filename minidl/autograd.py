@@ -351,9 +351,12 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
                 continue
             if fn._retained is not None:
                 owner = fn._retained()
-                if owner is not None:
-                    owner.grad = dy if create_graph else dy.detach()
-                    handed.add(_memory_key(dy.data))
+                if owner is not None:  # a retained gradient accumulates, as a leaf's does
+                    g = dy if create_graph else dy.detach()
+                    if owner.grad is not None:
+                        g = owner.grad + g if create_graph else Tensor._make(owner.grad.data + g.data, False)
+                    owner.grad = g
+                    handed.add(_memory_key(g.data))
             if anomaly:
                 input_grads = _backward_under_anomaly(fn, dy)
             else:

@@ -236,8 +236,13 @@ class Tensor:
     def clone(self):
         return F.clone(self)
 
+    def is_contiguous(self):
+        """True when the elements lie in memory in row-major order without gaps."""
+        return bool(self.data.flags.c_contiguous)
+
     def contiguous(self):
-        return self
+        """This tensor if it is contiguous, otherwise a contiguous copy (as in PyTorch)."""
+        return self if self.is_contiguous() else F.clone(self)
 
     # ---- devices and dtypes ----------------------------------------------------------
     def to(self, *args, dtype=None, device=None, copy=False):
@@ -302,6 +307,44 @@ class Tensor:
                 "use the out-of-place form (e.g. x = x + y)"
             )
 
+    def _check_writable(self, op):
+        """An expanded tensor repeats memory: writing into it (or into a view of it) would change
+        several elements at once, so every write is refused (NumPy marks such views read-only)."""
+        repeated = any(st == 0 and n > 1 for st, n in zip(self.data.strides, self.shape))
+        if repeated or not getattr(self.data.flags, "writeable", True):
+            raise RuntimeError(
+                f"{op}: unsupported operation: more than one element of the written-to tensor (shape "
+                f"{self.shape}, an expand or broadcast view) refers to a single memory location; clone() it first"
+            )
+
+    def _check_fits(self, op, shape):
+        """An in-place op writes this tensor's elements only: the operand must broadcast to its shape."""
+        try:
+            fits = numpy.broadcast_shapes(tuple(shape), self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise RuntimeError(f"{op}: an operand of shape {tuple(shape)} does not broadcast to this tensor's "
+                               f"shape {self.shape} (an in-place op cannot change the shape)")
+
+    def _check_result_dtype(self, op, other, true_division=False):
+        """In-place ops keep this tensor's dtype; a result of a higher kind cannot be stored
+        (PyTorch: "result type Float can't be cast to the desired output type Long")."""
+        if hasattr(other, "shape"):
+            self._check_fits(op, other.shape)
+        result = F.result_type(self, other)
+        if true_division and result.kind in "biu":
+            result = get_default_dtype()
+        rank = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
+        if rank[result.kind] > rank[self.dtype.kind]:
+            raise RuntimeError(
+                f"{op}: result type {result} can't be cast to the desired output type {self.dtype} "
+                f"(in-place op on a tensor of shape {self.shape})"
+            )
+        if op in ("-=", "sub_") and "b" in (self.dtype.kind, F.result_type(other).kind):
+            raise RuntimeError(f"{op}: subtraction with a bool tensor is not supported (this tensor: {self.dtype}, "
+                               f"shape {self.shape}; the operand: {F.result_type(other)}); use ~ or logical_not")
+
     def _bump(self):
         self._version[0] += 1
         return self
@@ -310,31 +353,44 @@ class Tensor:
         if isinstance(other, Tensor):
             if other.device != self.device:
                 raise RuntimeError(f"in-place op: tensors on different devices, {self.device} and {other.device}")
-            return other.data
+            # computed in this tensor's dtype (the checks above allow only a cast within a category)
+            return other.data if other.dtype == self.dtype else other.data.astype(self.dtype)
         return other
 
     def __iadd__(self, other):
         self._check_inplace("+=")
+        self._check_writable("+=")
+        self._check_result_dtype("+=", other)
         self.data += self._operand(other)
         return self._bump()
 
     def __isub__(self, other):
         self._check_inplace("-=")
+        self._check_writable("-=")
+        self._check_result_dtype("-=", other)
         self.data -= self._operand(other)
         return self._bump()
 
     def __imul__(self, other):
         self._check_inplace("*=")
+        self._check_writable("*=")
+        self._check_result_dtype("*=", other)
         self.data *= self._operand(other)
         return self._bump()
 
     def __itruediv__(self, other):
         self._check_inplace("/=")
+        self._check_writable("/=")
+        self._check_result_dtype("/=", other, true_division=True)
         self.data /= self._operand(other)
         return self._bump()
 
     def add_(self, other, alpha=1):
         self._check_inplace("add_")
+        self._check_writable("add_")
+        self._check_result_dtype("add_" if alpha > 0 else "sub_", other)
+        if self.dtype.kind in "biu" and not isinstance(alpha, numbers.Integral):
+            raise RuntimeError(f"add_: for integer tensors alpha must be an integer, got {alpha!r}")
         o = self._operand(other)
         self.data += o if alpha == 1 else alpha * o
         return self._bump()
@@ -350,43 +406,50 @@ class Tensor:
 
     def zero_(self):
         self._check_inplace("zero_")
+        self._check_writable("zero_")
         self.data[...] = 0
         return self._bump()
 
     def fill_(self, value):
         self._check_inplace("fill_")
+        self._check_writable("fill_")
         self.data[...] = value.item() if isinstance(value, Tensor) else value
         return self._bump()
 
     def copy_(self, src):
         """Copy ``src``'s values into this tensor (broadcasting ``src``; any device or dtype)."""
         self._check_inplace("copy_")
+        self._check_writable("copy_")
         src_data = src.data if isinstance(src, Tensor) else src
         if backend.device_of(src_data) != self.device if hasattr(src_data, "shape") else False:
             src_data = backend.to_device(src_data, self.device)
         shape = tuple(src_data.shape) if hasattr(src_data, "shape") else numpy.shape(src_data)  # host metadata
-        try:
-            numpy.broadcast_shapes(shape, self.shape)
-        except ValueError:
-            raise RuntimeError(f"copy_: source of shape {shape} cannot be copied into {self.shape}") from None
+        self._check_fits("copy_", shape)
         self.data[...] = src_data
         return self._bump()
 
     def uniform_(self, a=0.0, b=1.0):
         self._check_inplace("uniform_")
+        self._check_writable("uniform_")
         rng = backend.rng_for(self.device)
         self.data[...] = rng.uniform(a, b, size=self.shape)
         return self._bump()
 
     def normal_(self, mean=0.0, std=1.0):
         self._check_inplace("normal_")
+        self._check_writable("normal_")
         rng = backend.rng_for(self.device)
         self.data[...] = rng.normal(mean, std, size=self.shape)
         return self._bump()
 
     def __setitem__(self, index, value):
         self._check_inplace("__setitem__")
-        self.data[_index_arrays(index)] = self._operand(value)
+        self._check_writable("__setitem__")
+        try:
+            self.data[_index_arrays(index)] = self._operand(value)
+        except (ValueError, IndexError) as exc:
+            shape = tuple(getattr(value, "shape", ()))
+            raise type(exc)(f"__setitem__: {exc} (tensor of shape {self.shape}, value of shape {shape})") from None
         self._bump()
 
     # ---- arithmetic ------------------------------------------------------------------
@@ -413,6 +476,18 @@ class Tensor:
 
     def __rtruediv__(self, other):
         return F.div(other, self)
+
+    def __floordiv__(self, other):
+        return F.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return F.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return F.remainder(self, other)
+
+    def __rmod__(self, other):
+        return F.remainder(other, self)
 
     def __pow__(self, other):
         return F.pow(self, other)
@@ -581,13 +656,25 @@ class Tensor:
         return F.reshape(self, _shape_args(shape))
 
     def view(self, *shape):
-        return F.reshape(self, _shape_args(shape))
+        return F.view(self, _shape_args(shape))
 
     def view_as(self, other):
         return F.reshape(self, other.shape)
 
     def transpose(self, dim0, dim1):
         return F.transpose(self, dim0, dim1)
+
+    def t(self):
+        """The transpose of a tensor of at most 2 dims (as ``torch.Tensor.t``)."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t(): expects a tensor with <= 2 dimensions, got shape {self.shape}; use transpose")
+        return self if self.ndim < 2 else F.transpose(self, 0, 1)
+
+    def narrow(self, dim, start, length):
+        return F.narrow(self, dim, start, length)
+
+    def select(self, dim, index):
+        return F.select(self, dim, index)
 
     def permute(self, *dims):
         return F.permute(self, _shape_args(dims))

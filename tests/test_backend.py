@@ -33,6 +33,7 @@ SEAM = "backend.py"
 HOST_SIDE = {
     "backend.py": "the seam itself",
     "tensor.py": "dtype objects, tensors from host data, repr",
+    "dtypes.py": "dtype promotion rules on metadata, NumPy scalars, NumPy's float error state",
     "gradcheck.py": "finite differences in float64 on host copies",
     "testing": "hypothesis arrays and assertions on host copies",
     "serialization.py": "reading and writing .npz files",

@@ -3,6 +3,7 @@
 Each op's class carries its forward and backward equations in its docstring.
 """
 
+from ..dtypes import promote_types, result_type
 from .activation import (
     dropout,
     elu,
@@ -46,6 +47,7 @@ from .elementwise import (
     div,
     eq,
     exp,
+    floor_divide,
     ge,
     gt,
     isnan,
@@ -63,6 +65,7 @@ from .elementwise import (
     neg,
     pow,
     relu,
+    remainder,
     sigmoid,
     sign,
     sin,
@@ -122,6 +125,7 @@ from .shape import (
     permute,
     repeat,
     reshape,
+    select,
     split,
     squeeze,
     stack,

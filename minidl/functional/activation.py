@@ -14,7 +14,7 @@ from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..dispatch import reference_op
-from ..tensor import Tensor
+from ..tensor import Tensor, float16, float32
 from ._common import normalize_dim
 from .elementwise import clamp, exp, log, relu, sigmoid, tanh, where
 from .reduce import amax
@@ -41,6 +41,8 @@ def softmax(x, dim):
     Notebook: notebooks/04_attention.ipynb, sections 1 ("The formula, from scratch") and 2
     ("Why divide by √d_k")."""
     dim = softmax_dim(x, dim)
+    if x.dtype == float16:  # summed in float32 as in PyTorch: 65504 is a sum of 65504 ones
+        return softmax(x.to(float32), dim).to(float16)
     if x.numel() == 0:  # no values: nothing to normalize
         return clone(x)
     if x.ndim == 0:  # a single value (dim 0 or -1, as in PyTorch): the softmax of one value is 1
@@ -60,6 +62,8 @@ def log_softmax(x, dim):
     x, y, dy: the same shape (*). Notebook: notebooks/02_convolution.ipynb, section 6 ("A small
     CNN on handwritten digits"), inside the cross-entropy the CNN is trained with."""
     dim = softmax_dim(x, dim, "log_softmax")
+    if x.dtype == float16:  # summed in float32, as in PyTorch
+        return log_softmax(x.to(float32), dim).to(float16)
     if x.numel() == 0:  # no values: nothing to normalize
         return clone(x)
     if x.ndim == 0:  # a single value: its log-softmax is 0
@@ -181,12 +185,14 @@ def elu(x, alpha=1.0):
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0):
-    """y = min(max(x, min_val), max_val)        dL/dx = dy · [min_val ≤ x ≤ max_val]
+    """y = min(max(x, min_val), max_val)        dL/dx = dy · [min_val < x < max_val]
 
-    x, y: the same shape; composed from clamp. Notebook: not used in the notebooks."""
+    x, y: the same shape. The kinks get gradient 0, as in PyTorch (``clamp`` passes it there: ≤).
+    Notebook: not used in the notebooks."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val {min_val} is larger than max_val {max_val}")
-    return clamp(x, min_val, max_val)
+    inside = Tensor._make((x.data > min_val) & (x.data < max_val), False)
+    return where(inside, x, clamp(x.detach(), min_val, max_val))
 
 
 def silu(x):

@@ -12,10 +12,17 @@ four times).
 
 from __future__ import annotations
 
-import numbers
-
 from ..autograd import Function
 from ..backend import get_array_module
+from ..dtypes import (
+    float_errors_ignored,
+    is_bool_scalar,
+    is_number,
+    kind_of,
+    operand_dtype,
+    result_type,
+    scalar_for,
+)
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor_like, broadcast_shapes, data_of
 
@@ -77,7 +84,7 @@ class Neg(Function):
 
 
 class PowScalar(Function):
-    """y = x^c (c a Python number)        dL/dx = dy · c · x^(c−1)"""
+    """y = x^c (c a Python number)        dL/dx = dy · c · x^(c−1)   (0 for c = 0, even at x = 0)"""
 
     def forward(ctx, x, c):
         ctx.save_for_backward(x)
@@ -87,13 +94,16 @@ class PowScalar(Function):
     def backward(ctx, dy):
         (x,) = ctx.saved_tensors
         c = ctx.c
+        if c == 0:
+            return dy * 0, None  # x⁰ = 1 is constant: PyTorch's zero, not 0 · 0⁻¹ = NaN at x = 0
         if c == 2:
             return dy * (2 * x), None
         return dy * (c * x ** (c - 1)), None
 
 
 class Pow(Function):
-    """y = a^b        dL/da = dy · b · a^(b−1),  dL/db = dy · y · ln a"""
+    """y = a^b        dL/da = dy · b · a^(b−1)   (0 where b = 0, also at a = 0)
+    dL/db = dy · y · ln a   (0 where a = 0 and b ≥ 0, the limit PyTorch takes)"""
 
     def forward(ctx, a, b):
         y = a**b
@@ -103,9 +113,57 @@ class Pow(Function):
     def backward(ctx, dy):
         a, b, y = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        da = dy * b * a ** (b - 1) if need_a else None
-        db = dy * y * log(a) if need_b else None
+        da = db = None
+        if need_a:
+            both_zero = _const((b.data == 0) & (a.data == 0))
+            da = dy * b * a ** (where(both_zero, 1.0, b) - 1)  # a = b = 0: 0 · 0⁰ = 0, not 0 · 0⁻¹ = NaN
+        if need_b:
+            limit = _const((a.data == 0) & (b.data >= 0))  # y · ln a → 0 there
+            db = dy * where(limit, 0.0, y * log(where(limit, 1.0, a)))
         return da, db
+
+
+def _const(array):
+    """A constant Tensor (no gradient) around ``array``."""
+    return Tensor._make(array, False)
+
+
+class FloorDivide(Function):
+    """y = ⌊a / b⌋ (rounded towards −∞, as Python's //)        not differentiable (as in PyTorch)
+
+    a, b, y: broadcast shapes. Notebook: not used in the notebooks."""
+
+    def forward(ctx, a, b):
+        _check_integer_divisor(ctx.xp, a, b, "floor_divide")
+        with float_errors_ignored():  # x // 0 is ±inf or NaN, silently
+            return ctx.xp.floor_divide(a, b)
+
+    def backward(ctx, dy):
+        raise RuntimeError("floor_divide: the derivative of floor_divide is not implemented (it is 0 almost "
+                           "everywhere); use torch-style a / b, or detach the operands")
+
+
+class Remainder(Function):
+    """y = a − ⌊a / b⌋ · b (the sign of b, as Python's %)        dL/da = dy,  dL/db = −⌊a / b⌋ · dy
+
+    a, b, y, dy: broadcast shapes (the base class sums each gradient back). ⌊a / b⌋ is piecewise
+    constant, so the second derivatives are 0. Notebook: not used in the notebooks."""
+
+    def forward(ctx, a, b):
+        _check_integer_divisor(ctx.xp, a, b, "remainder")
+        with float_errors_ignored():  # x % 0 is NaN, silently
+            ctx.quotient = ctx.xp.floor_divide(a, b)
+            return ctx.xp.remainder(a, b)
+
+    def backward(ctx, dy):
+        q = ctx.quotient
+        return dy, -(dy * Tensor._make(q.astype(dy.dtype, copy=False), False))
+
+
+def _check_integer_divisor(xp, a, b, op):
+    if kind_of(a) in "biu" and kind_of(b) in "biu":
+        if bool((xp.asarray(b) == 0).any()):
+            raise ZeroDivisionError(f"{op}: integer division by zero (divisor of shape {tuple(xp.shape(b))})")
 
 
 class Exp(Function):
@@ -277,26 +335,37 @@ class Where(Function):
         return None, (where(cond, dy, 0.0) if need_a else None), (where(cond, 0.0, dy) if need_b else None)
 
 
-# ---- type promotion where PyTorch and NumPy differ ------------------------------------------
+# ---- type promotion: PyTorch's rules, not NumPy's ------------------------------------------
 def _promote(a, b, true_division=False):
-    """An integer or bool tensor meeting a float (a Python float or a floating tensor) becomes
-    floating first: the other tensor's dtype, else the default dtype (float32), as in PyTorch,
-    where NumPy would give float64. True division of integers gives the default dtype too."""
-    a_exact = isinstance(a, Tensor) and a.data.dtype.kind in "biu"
-    b_exact = isinstance(b, Tensor) and b.data.dtype.kind in "biu"
-    if not (a_exact or b_exact):
-        return a, b
-    return (_as_float(a, b, true_division) if a_exact else a), (_as_float(b, a, true_division) if b_exact else b)
+    """Both operands converted to their ``result_type`` (true division of integers or bools gives
+    the default float dtype). Numbers stay Python numbers: NumPy keeps them weak."""
+    dtype = result_type(a, b)
+    if true_division and dtype.kind in "biu":
+        dtype = get_default_dtype()
+    return _convert(a, dtype), _convert(b, dtype)
 
 
-def _as_float(t, other, true_division):
-    if isinstance(other, Tensor):
-        if other.dtype.kind == "f":
-            return t.to(other.dtype)
-        return t.to(get_default_dtype()) if true_division else t
-    if true_division or (isinstance(other, numbers.Real) and not isinstance(other, numbers.Integral)):
-        return t.to(get_default_dtype())
-    return t
+def _convert(x, dtype):
+    if isinstance(x, Tensor):
+        return x if x.dtype == dtype else x.to(dtype)
+    if is_number(x):
+        return scalar_for(x, dtype)
+    if hasattr(x, "astype"):
+        return x.astype(dtype, copy=False)
+    return x
+
+
+def _describe(x):
+    if isinstance(x, Tensor):
+        return f"tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"
+
+
+def _no_bool(op, a, b, what):
+    for x in (a, b):
+        if operand_dtype(x)[1].kind == "b":
+            raise TypeError(f"{op}: {what} with a bool operand is not supported"
+                            + (" (use ~ or logical_not to invert a mask)" if op == "sub" else ""))
 
 
 # ---- wrappers -----------------------------------------------------------------------------
@@ -306,7 +375,8 @@ def add(a, b):
 
 
 def sub(a, b):
-    """Elementwise ``a - b`` with broadcasting."""
+    """Elementwise ``a - b`` with broadcasting (not defined for bools, as in PyTorch)."""
+    _no_bool("sub", a, b, "subtraction")
     return Sub.apply(*_promote(a, b))
 
 
@@ -320,13 +390,35 @@ def div(a, b):
     return Div.apply(*_promote(a, b, true_division=True))
 
 
+def _not_for_bools(op, a, b):
+    if result_type(a, b).kind == "b":
+        raise TypeError(f"{op}: not supported for bool operands ({_describe(a)} and {_describe(b)})")
+
+
+def floor_divide(a, b):
+    """⌊a / b⌋ elementwise with broadcasting (Python's //: rounded towards −∞); integer division
+    by zero raises ``ZeroDivisionError`` as in PyTorch."""
+    _not_for_bools("floor_divide", a, b)
+    return FloorDivide.apply(*_promote(a, b))
+
+
+def remainder(a, b):
+    """a mod b elementwise with broadcasting, with the sign of b (Python's %, ``torch.remainder``)."""
+    _not_for_bools("remainder", a, b)
+    return Remainder.apply(*_promote(a, b))
+
+
 def neg(x):
-    """−x elementwise (see ``Neg``)."""
+    """−x elementwise (see ``Neg``); not defined for bools, as in PyTorch."""
+    _no_bool("neg", x, 0, "negation")
     return Neg.apply(x)
 
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
     """``a ** b``: a Tensor to a Python number, a number to a Tensor, or Tensor to Tensor."""
+    if isinstance(a, Tensor) and is_bool_scalar(b) and a.dtype.kind == "b":
+        return a if b else a == a  # PyTorch: a bool tensor to a bool power stays bool
+    _not_for_bools("pow", a, b)
     a, b = _promote(a, b)
     if isinstance(a, Tensor) and not isinstance(b, Tensor) and not hasattr(b, "shape"):
         return PowScalar.apply(a, b)
@@ -395,9 +487,16 @@ def clamp(x, min=None, max=None):  # noqa: A002
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        # tensor bounds may need a gradient of their own: min(max(x, lo), hi)
-        y = x if min is None else maximum(x, as_tensor_like(min, x))
-        return y if max is None else minimum(y, as_tensor_like(max, x))
+        # tensor bounds may need a gradient of their own. At a tie x = bound the gradient goes
+        # to x (PyTorch's choice: x passes where lo ≤ x ≤ hi, a bound where it is exceeded)
+        y = x
+        if min is not None:
+            lo = as_tensor_like(min, x)
+            y = where(x >= lo, y, lo)
+        if max is not None:
+            hi = as_tensor_like(max, x)
+            y = where(x <= hi, y, hi)
+        return y
     return Clamp.apply(x, min, max)
 
 
@@ -410,7 +509,7 @@ def where(condition, a, b):
         raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError("where: at least one of the two value arguments must be a Tensor")
-    return Where.apply(condition, a, b)
+    return Where.apply(condition, *_promote(a, b))
 
 
 def masked_fill(x, mask, value):

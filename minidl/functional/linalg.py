@@ -30,6 +30,7 @@ def matmul(a, b):
     or a column (right) and the added dim is removed again; batch dims broadcast."""
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both arguments need at least 1 dim, got shapes {a.shape} and {b.shape}")
+    _same_dtype("matmul", ("a", a), ("b", b))
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
@@ -46,15 +47,28 @@ def matmul(a, b):
     return y
 
 
+def _same_dtype(op, *named):
+    """Matrix products do not promote: mixed dtypes are an error naming them, as in PyTorch."""
+    dtypes = {t.dtype for _, t in named}
+    if len(dtypes) > 1:
+        listed = ", ".join(f"{name} {t.dtype} {tuple(t.shape)}" for name, t in named)
+        raise RuntimeError(f"{op}: expected all operands to have the same dtype, got {listed}; convert with .to(dtype)")
+
+
 def linear(x, weight, bias=None):
     """y = x Wᵀ + b        x: (*, in), W: (out, in), b: (out,) -> y: (*, out)
 
-    dL/dx = dy W,  dL/dW = Σ_* dyᵀ x,  dL/db = Σ_* dy   (composed of matmul: autograd derives them)"""
+    dL/dx = dy W,  dL/dW = Σ_* dyᵀ x,  dL/db = Σ_* dy   (composed of matmul: autograd derives them)
+    x, W and b must share a dtype (PyTorch raises for mixed precision rather than promote)."""
+    _same_dtype("linear", ("input", x), ("weight", weight), *((("bias", bias),) if bias is not None else ()))
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(
             f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape} "
             f"({x.shape[-1]} input features, weight expects {weight.shape[-1]})"
         )
+    if bias is not None and bias.shape not in ((weight.shape[0],), (1,), ()):
+        raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not fit weight of shape "
+                         f"{tuple(weight.shape)} ({weight.shape[0]} output features)")
     y = matmul(x, transpose(weight, 0, 1))  # (*, in) @ (in, out) -> (*, out)
     return y if bias is None else y + bias
 

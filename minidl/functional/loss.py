@@ -361,10 +361,10 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _check_reduction(reduction, "binary_cross_entropy")
     _check_weight(weight, input, "binary_cross_entropy")
     x = input.data
-    if x.size and bool(((x < 0) | (x > 1)).any()):
+    if x.size and not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails too, as in PyTorch
         raise ValueError(
             f"binary_cross_entropy: input values must be probabilities in [0, 1], got min {float(x.min()):g}, "
-            f"max {float(x.max()):g} (use binary_cross_entropy_with_logits for logits)"
+            f"max {float(x.max()):g} (use binary_cross_entropy_with_logits for logits; NaN is not a probability)"
         )
     loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:

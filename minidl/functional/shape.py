@@ -18,6 +18,7 @@ from ..backend import get_array_module
 from ..backend import to_device as _to_device
 from ..tensor import Tensor
 from ._common import normalize_dim
+from .elementwise import result_type
 
 
 class Reshape(Function):
@@ -185,7 +186,59 @@ def reshape(x, shape):
     return Reshape.apply(x, shape)
 
 
-view = reshape
+def _view_strides(shape, strides, new_shape):
+    """The strides (in elements) of ``new_shape`` as a view of memory laid out by ``shape`` and
+    ``strides``, or None when no view exists: each run of dims that is contiguous in memory may
+    be split or merged, never two runs together (PyTorch's and NumPy's rule)."""
+    if 0 in shape or not shape:
+        return new_shape
+    view_d = len(new_shape) - 1
+    base, tensor_numel, view_numel = strides[-1], 1, 1
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base, tensor_numel, view_numel = strides[d - 1], 1, 1
+    return None if view_d != -1 else new_shape
+
+
+def _infer_shape(shape, numel, op, in_shape):
+    """``shape`` with its one -1 resolved (an error naming ``op`` when impossible)."""
+    unknown = [i for i, n in enumerate(shape) if n == -1]
+    known = 1
+    for n in shape:
+        if n < -1:
+            raise ValueError(f"{op}: invalid size {n} in shape {shape}")
+        known *= n if n != -1 else 1
+    if len(unknown) > 1:
+        raise ValueError(f"{op}: only one dimension can be -1, got shape {shape}")
+    if unknown:
+        if known == 0 or numel % known:
+            raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {in_shape} ({numel} elements)")
+        shape = shape[: unknown[0]] + (numel // known,) + shape[unknown[0] + 1 :]
+    elif known != numel:
+        raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {in_shape} ({numel} elements)")
+    return shape
+
+
+def view(x, shape):
+    """The same memory seen with a new shape: no copy, ever. A tensor whose memory layout does not
+    allow it (a transpose, most slices) raises, as ``torch.Tensor.view``; ``reshape`` copies then."""
+    shape = _infer_shape(_shape_tuple(shape), x.numel(), "view", tuple(x.shape))
+    item = x.data.itemsize
+    strides = tuple(st // item for st in x.data.strides)
+    if _view_strides(tuple(x.shape), strides, shape) is None:
+        raise RuntimeError(
+            f"view: view size is not compatible with input tensor's size and stride (shape {tuple(x.shape)}, "
+            f"strides {strides} in elements, requested {shape}): at least one requested dim spans two "
+            "non-contiguous runs of memory; use .reshape(...) (which copies) or .contiguous() first"
+        )
+    return reshape(x, shape)
 
 
 def permute(x, dims):
@@ -210,9 +263,9 @@ def transpose(x, dim0, dim1):
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dims ``start_dim..end_dim`` into one."""
+    s, e = normalize_dim(start_dim, x.ndim, "flatten"), normalize_dim(end_dim, x.ndim, "flatten")
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = normalize_dim(start_dim, x.ndim, "flatten"), normalize_dim(end_dim, x.ndim, "flatten")
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     merged = 1
@@ -227,7 +280,7 @@ def squeeze(x, dim=None):
         dims = {i for i, n in enumerate(x.shape) if n == 1}
     else:
         dims = {normalize_dim(d, x.ndim, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
-        dims = {d for d in dims if x.shape[d] == 1}
+        dims = {d for d in dims if x.ndim and x.shape[d] == 1}  # a 0-d tensor squeezes to itself
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in dims))
 
 
@@ -263,14 +316,43 @@ def getitem(x, index):
 
 
 def narrow(x, dim, start, length):
-    """The slice ``start:start+length`` along ``dim``."""
+    """The slice ``start:start+length`` along ``dim`` (a view). A negative ``start`` counts from
+    the end; the slice must lie inside the dim, as in PyTorch."""
+    if x.ndim == 0:
+        raise IndexError("narrow: cannot be applied to a 0-dim tensor")
     d = normalize_dim(dim, x.ndim, "narrow")
+    n = x.shape[d]
+    start, length = int(start), int(length)
+    if not -n <= start <= n:
+        raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {n} (expected {-n}..{n})")
+    start = start + n if start < 0 else start
+    if length < 0:
+        raise ValueError(f"narrow: length must be non-negative, got {length}")
+    if start + length > n:
+        raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds the size {n} of dim {dim} "
+                         f"of the tensor of shape {tuple(x.shape)}")
     return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def select(x, dim, index):
+    """The slice at ``index`` along ``dim``, that dim removed (a view); negative counts from the end."""
+    if x.ndim == 0:
+        raise IndexError("select: cannot be applied to a 0-dim tensor")
+    d = normalize_dim(dim, x.ndim, "select")
+    n, index = x.shape[d], int(index)
+    if not -n <= index < n:
+        raise IndexError(f"select: index {index} out of range for tensor of shape {tuple(x.shape)} at dim {dim}")
+    return getitem(x, (slice(None),) * d + (index % n,))
 
 
 def index_select(x, dim, index):
     """The entries ``index`` (a 1-D integer tensor) along ``dim``."""
     d = normalize_dim(dim, x.ndim, "index_select")
+    if isinstance(index, Tensor) and index.numel():
+        lo, hi, n = int(index.data.min()), int(index.data.max()), x.shape[d] if x.ndim else 1
+        if lo < 0 or hi >= n:  # no negative indices here, as in PyTorch
+            raise IndexError(f"index_select: index {lo if lo < 0 else hi} is out of range for dim {dim} of size {n} "
+                             f"(expected 0..{n - 1})")
     return getitem(x, (slice(None),) * d + (index,))
 
 
@@ -279,6 +361,19 @@ def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated")
+    tensors = _promoted(tensors)
+    if all(t.shape == (0,) for t in tensors):
+        dim = 0  # only placeholders: PyTorch returns an empty tensor whatever the dim
+    elif any(t.ndim != 1 for t in tensors):
+        # PyTorch skips 1-D empty tensors (a legacy placeholder for "nothing yet") beside others:
+        # each becomes an empty piece of the others' shape, so that it still gets its gradient
+        like = next(t for t in tensors if t.shape != (0,))
+        d = normalize_dim(dim, like.ndim, "cat")
+        empty = like.shape[:d] + (0,) + like.shape[d + 1 :]
+        tensors = [reshape(t, empty) if t.shape == (0,) else t for t in tensors]
     d = normalize_dim(dim, tensors[0].ndim, "cat")
     first = tensors[0].shape
     for t in tensors[1:]:
@@ -303,7 +398,14 @@ def stack(tensors, dim=0):
     if len(shapes) > 1:
         raise ValueError(f"stack: expects tensors of equal shape, got {[tuple(t.shape) for t in tensors]}")
     d = normalize_dim(dim, tensors[0].ndim + 1, "stack")
+    tensors = _promoted(tensors)
     return Cat.apply(*[unsqueeze(t, d) for t in tensors], dim=d) if len(tensors) > 1 else unsqueeze(tensors[0], d)
+
+
+def _promoted(tensors):
+    """The tensors converted to their common dtype (PyTorch's ``result_type``)."""
+    dtype = result_type(*tensors)
+    return [t if t.dtype == dtype else t.to(dtype) for t in tensors]
 
 
 def split(x, split_size_or_sections, dim=0):

@@ -20,8 +20,8 @@ def relu(x):
 
 
 def relu6(x):
-    """y = min(max(x, 0), 6)"""
-    return F.clamp(x, 0.0, 6.0)
+    """y = min(max(x, 0), 6), gradient 0 at the kinks 0 and 6 (as tf.nn.relu6)"""
+    return F.hardtanh(x, 0.0, 6.0)
 
 
 def sigmoid(x):

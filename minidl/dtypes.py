@@ -1,0 +1,111 @@
+"""dtype rules on host metadata: PyTorch's type promotion, NumPy scalars seen as Python numbers,
+and the floating-point error state of NumPy kernels.
+
+PyTorch and NumPy promote differently (int64 with float16 is float16 in PyTorch, float64 in
+NumPy; a 0-d tensor never widens a tensor with dims of the same category), so the elementwise
+ops convert their operands to ``result_type`` before they run, and the arrays then agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+
+import numpy
+
+
+def _default_float():
+    from .tensor import get_default_dtype  # tensor.py imports the ops, which import this module
+
+    return get_default_dtype()
+
+
+def is_bool_scalar(x):
+    """A Python or NumPy bool."""
+    return isinstance(x, (bool, numpy.bool_))
+
+
+def is_number(x):
+    """A Python or NumPy number (not an array, not a Tensor)."""
+    return isinstance(x, (numbers.Number, numpy.generic))
+
+
+def scalar_for(x, dtype):
+    """A Python or NumPy number as the Python number an op of ``dtype`` uses: NumPy scalars act as
+    the numbers they hold (PyTorch treats them alike), and an integer outside the range of an
+    integer ``dtype`` wraps around as in PyTorch (uint8 with -2 is 254), where NumPy would raise."""
+    x = x.item() if isinstance(x, numpy.generic) else x
+    if isinstance(x, int) and not isinstance(x, bool) and dtype.kind in "iu":
+        if not -(2**63) <= x < 2**64:
+            raise OverflowError(f"the integer {x} is too big to convert to a tensor of any integer dtype")
+        info = numpy.iinfo(dtype)
+        if not info.min <= x <= info.max:
+            span = int(info.max) - int(info.min) + 1
+            x = (x - int(info.min)) % span + int(info.min)
+    return x
+
+
+def kind_of(x):
+    """The dtype kind of a Tensor, array or number: 'b', 'i', 'u' or 'f'."""
+    return operand_dtype(x)[1].kind
+
+
+@contextlib.contextmanager
+def float_errors_ignored():
+    """NumPy warns where IEEE arithmetic gives inf or NaN (x / 0, x % 0); PyTorch returns them
+    silently. CuPy never warns, so this only concerns host arrays."""
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        yield
+
+
+def _category(dtype):
+    """0 bool, 1 integer, 2 floating."""
+    return 0 if dtype.kind == "b" else 1 if dtype.kind in "iu" else 2
+
+
+def promote_types(type1, type2):
+    """The smallest dtype both convert to, as ``torch.promote_types``: within a category
+    NumPy's lattice (uint8 with int8 is int16); across categories the higher one's dtype
+    (int64 with float16 is float16, where NumPy would say float64)."""
+    type1, type2 = numpy.dtype(type1), numpy.dtype(type2)
+    c1, c2 = _category(type1), _category(type2)
+    if c1 != c2:
+        return type1 if c1 > c2 else type2
+    return numpy.promote_types(type1, type2)
+
+
+def operand_dtype(x):
+    """(priority, dtype) of an operand: 2 a tensor or array with dims, 1 a 0-d one, 0 a Python
+    or NumPy scalar ("wrapped number": bool, int64, or the default float dtype)."""
+    if hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, numpy.generic):
+        return (2 if len(x.shape) else 1), numpy.dtype(x.dtype)  # a Tensor, or an array of any backend
+    if isinstance(x, (bool, numpy.bool_)):
+        return 0, numpy.dtype(bool)
+    if isinstance(x, (numbers.Integral, numpy.integer)):
+        return 0, numpy.dtype("int64")
+    if isinstance(x, (numbers.Real, numpy.floating)):
+        return 0, _default_float()
+    raise TypeError(f"unsupported operand of type {type(x).__name__} (expected a Tensor or a number)")
+
+
+def _combine(higher, lower):
+    """PyTorch's rule: a lower-priority operand changes the result only when it is of a higher
+    category (a float scalar makes an int tensor float; an int scalar never widens an int8 tensor)."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if _category(higher) == 2:
+        return higher
+    if _category(higher) == 0 or _category(lower) == 2:
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*operands):
+    """The dtype an elementwise op of ``operands`` (Tensors, arrays, Python or NumPy numbers)
+    computes in, as ``torch.result_type``: tensors with dims decide within a category, 0-d
+    tensors and then numbers only raise the category."""
+    best = [None, None, None]  # by priority: numbers, 0-d, with dims
+    for x in operands:
+        priority, dtype = operand_dtype(x)
+        best[priority] = dtype if best[priority] is None else promote_types(best[priority], dtype)
+    return _combine(best[2], _combine(best[1], best[0]))
