@@ -45,7 +45,6 @@ class CrossEntropyKernel(KernelFunction):
             loss = (1.0 - eps) * loss + (eps / C) * smooth
         ctx.logp, ctx.flat, ctx.valid, ctx.wy, ctx.weight = logp, flat, valid, wy, weight
         ctx.reduction, ctx.eps, ctx.ignore_index = reduction, eps, ignore_index
-        ctx.save_for_backward(x_in)  # the input array itself: saved as the graph Tensor
         if reduction == "none":
             return loss
         total = loss.sum()
