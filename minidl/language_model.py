@@ -62,14 +62,15 @@ def split(data, train_fraction: float = 0.9):
     return data[:n], data[n:]
 
 
-def get_batch(data, block_size: int, batch_size: int, rng):
-    """Inputs and targets (batch_size, block_size): windows at random offsets, targets shifted by one."""
+def get_batch(data, block_size: int, batch_size: int, rng, device=None):
+    """Inputs and targets (batch_size, block_size) on ``device``: windows of the host array
+    ``data`` at random offsets, the targets shifted by one."""
     data = numpy.asarray(data)
     if len(data) <= block_size:
         raise ValueError(f"get_batch: {len(data)} tokens, need more than block_size={block_size}")
     starts = rng.integers(0, len(data) - block_size, batch_size)
     offsets = starts[:, None] + numpy.arange(block_size)[None, :]  # (batch_size, block_size)
-    return tensor(data[offsets]), tensor(data[offsets + 1])
+    return tensor(data[offsets], device=device), tensor(data[offsets + 1], device=device)
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -94,7 +95,9 @@ def estimate_loss(model, data, batches: int, batch_size: int, rng) -> float:
     """Mean cross-entropy over ``batches`` random batches, in evaluation mode."""
     was_training = model.training
     model.eval()
-    losses = [model(*get_batch(data, model.config.block_size, batch_size, rng))[1].item() for _ in range(batches)]
+    device = next(iter(model.parameters())).device
+    losses = [model(*get_batch(data, model.config.block_size, batch_size, rng, device))[1].item()
+              for _ in range(batches)]
     model.train(was_training)
     return float(numpy.mean(losses))
 
@@ -106,6 +109,7 @@ def train_lm(model, train_data, val_data, config: TrainConfig, on_step=None) -> 
     rng = numpy.random.default_rng(config.seed)
     eval_rng = numpy.random.default_rng(config.seed + 1)
     opt = make_optimizer(model, config)
+    device = next(iter(model.parameters())).device
     history = {"step": [], "train_loss": [], "val_loss": [], "lr": [], "seconds": []}
     start = time.perf_counter()
     model.train()
@@ -116,7 +120,7 @@ def train_lm(model, train_data, val_data, config: TrainConfig, on_step=None) -> 
         opt.zero_grad()
         total = 0.0
         for _ in range(config.accumulation):
-            x, y = get_batch(train_data, model.config.block_size, config.batch_size, rng)
+            x, y = get_batch(train_data, model.config.block_size, config.batch_size, rng, device)
             _, loss = model(x, y)
             (loss / config.accumulation).backward()
             total += loss.item() / config.accumulation

@@ -43,6 +43,9 @@ HOST_SIDE = {
     "__main__.py": "the command line prepares dataset arrays on the host",
     "keras": "the Keras facade takes and gives NumPy arrays (fit, predict, get_weights, dtype names)",
     "classroom": "the grader compares host copies of outputs and gradients; notebooks are JSON files",
+    "nn/generation.py": "token ids and the sampler work on host copies of the last logits",
+    "language_model.py": "token streams are host arrays, cut into batches there",
+    "lm_cli.py": "the command line encodes the corpus into a host array",
 }
 NUMPY_NAMES = {"numpy", "np"}
 CUPY_NAMES = {"cupy", "cp"}

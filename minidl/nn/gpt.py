@@ -26,14 +26,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy
-
 from .. import functional as F
-from ..autograd import no_grad
-from ..backend import as_numpy
 from ..tensor import Tensor, arange, tensor
 from ..utils.checkpoint import checkpoint
 from . import init
+from .generation import KVCache, generate
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear
 from .module import Module, ModuleList
 
@@ -59,30 +56,6 @@ class GPTConfig:
             raise ValueError(f"GPTConfig: n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
-
-
-class KVCache:
-    """Per layer, the keys and values of the positions seen so far: (B, n_head, P, d) each."""
-
-    def __init__(self, n_layer: int):
-        self.keys = [None] * n_layer
-        self.values = [None] * n_layer
-
-    @property
-    def length(self) -> int:
-        """Positions held (by the first layer: during a forward, the later ones lag behind)."""
-        return self.length_of(0)
-
-    def length_of(self, layer: int) -> int:
-        return 0 if self.keys[layer] is None else self.keys[layer].shape[2]
-
-    def extend(self, layer: int, k, v):
-        """Append this step's k, v (B, n_head, T, d) to ``layer``'s and return all of them."""
-        if self.keys[layer] is not None:
-            k = F.cat([self.keys[layer], k], dim=2)  # (B, nh, P+T, d)
-            v = F.cat([self.values[layer], v], dim=2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
 
 
 class CausalSelfAttention(Module):
@@ -207,7 +180,6 @@ class GPT(Module):
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T), ignore_index=-1)
         return logits, loss
 
-    @no_grad()
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, use_cache: bool = True, seed: int | None = None):
         """Append ``max_new_tokens`` sampled tokens to ``idx`` (B, T) and return it (B, T + new).
@@ -215,55 +187,6 @@ class GPT(Module):
         Each step samples from softmax(logits / temperature) of the last position, keeping only
         the ``top_k`` most likely tokens and/or the smallest set whose probability reaches
         ``top_p``; ``temperature=0`` takes the most likely token. Past ``block_size``, the
-        context is the last ``block_size`` tokens (and the cache is rebuilt from them)."""
-        sample = _Sampler(temperature, top_k, top_p, seed)
-        idx = idx if isinstance(idx, Tensor) else tensor(idx)
-        block = self.config.block_size
-        out = as_numpy(idx.data).astype(numpy.int64)  # (B, T), grows by one column per step
-        cache = None
-        for _ in range(max_new_tokens):
-            if not use_cache:  # the whole context, every step
-                logits, _ = self(tensor(out[:, -block:], device=idx.device))
-            elif cache is None or out.shape[1] > block:  # (re)fill the cache from the context
-                cache = KVCache(self.config.n_layer)  # past block_size the positions shift: start over
-                logits, _ = self(tensor(out[:, -block:], device=idx.device), cache=cache)
-            else:  # only the tokens the cache has not seen: the one sampled last
-                logits, _ = self(tensor(out[:, cache.length :], device=idx.device), cache=cache)
-            nxt = sample(as_numpy(logits.data[:, -1, :]))  # (B,)
-            out = numpy.concatenate([out, nxt[:, None]], axis=1)
-        return tensor(out, device=idx.device)
-
-
-class _Sampler:
-    """Draws one token per row from logits, with temperature, top-k and top-p (nucleus)."""
-
-    def __init__(self, temperature, top_k, top_p, seed):
-        if temperature < 0:
-            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
-        if top_p is not None and not 0.0 < top_p <= 1.0:
-            raise ValueError(f"generate: top_p must be in (0, 1], got {top_p}")
-        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
-        self.rng = numpy.random.default_rng(seed)
-
-    def __call__(self, logits):
-        logits = logits.astype(numpy.float64)  # (B, V)
-        if self.temperature == 0:
-            return logits.argmax(axis=1)
-        logits = logits / self.temperature
-        if self.top_k is not None and self.top_k < logits.shape[1]:
-            kth = numpy.sort(logits, axis=1)[:, -self.top_k][:, None]
-            logits = numpy.where(logits < kth, -numpy.inf, logits)
-        probs = numpy.exp(logits - logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-        if self.top_p is not None and self.top_p < 1.0:
-            order = numpy.argsort(-probs, axis=1, kind="stable")
-            sorted_p = numpy.take_along_axis(probs, order, axis=1)
-            drop = numpy.cumsum(sorted_p, axis=1) - sorted_p >= self.top_p  # mass before it already enough
-            sorted_p[drop] = 0.0
-            probs = numpy.zeros_like(probs)
-            numpy.put_along_axis(probs, order, sorted_p, axis=1)
-            probs /= probs.sum(axis=1, keepdims=True)
-        u = self.rng.random(probs.shape[0])[:, None]
-        return numpy.minimum((numpy.cumsum(probs, axis=1) < u).sum(axis=1), probs.shape[1] - 1)
+        context is the last ``block_size`` tokens (and the cache is rebuilt from them). The loop
+        and the sampler are in ``minidl.nn.generation``."""
+        return generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, seed)
