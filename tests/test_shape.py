@@ -51,12 +51,14 @@ def basic_indices(draw, shape):
             items.append(slice(start, stop, step))
         else:
             items.append(slice(None))
-    if items and draw(st.booleans()):  # drop trailing items (implicit full slices)
-        items = items[: draw(st.integers(0, len(items)))]
-    if draw(st.booleans()):  # an Ellipsis standing for a run of full slices
+    # an Ellipsis stands for a run of full slices, so the items after it keep the trailing dims
+    # they index: only an index of one item per dim may get one (not one with trailing items dropped)
+    if draw(st.booleans()):
         at = draw(st.integers(0, len(items)))
         run = draw(st.integers(0, len(items) - at))
         items = items[:at] + [Ellipsis] + items[at + run :]
+    elif items and draw(st.booleans()):  # drop trailing items (implicit full slices)
+        items = items[: draw(st.integers(0, len(items)))]
     for _ in range(draw(st.integers(0, 2))):
         items.insert(draw(st.integers(0, len(items))), None)
     return tuple(items) if len(items) != 1 or draw(st.booleans()) else items[0]
