@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy
 
 from .._files import read_text
+from ..tokenizers import CharTokenizer
 from .download import locate
 
 SUBDIR = "tinyshakespeare"
@@ -30,30 +31,22 @@ def load_data(root=None, download=True) -> str:
     return read_text(path)
 
 
-class CharVocab:
-    """The sorted distinct characters of a text; ``encode`` maps a string to int64 indices and
-    ``decode`` maps indices back."""
-
-    def __init__(self, text: str):
-        self.chars = sorted(set(text))
-        self.index = {c: i for i, c in enumerate(self.chars)}
+class CharVocab(CharTokenizer):
+    """``minidl.tokenizers.CharTokenizer`` with ``encode`` giving an int64 array (the whole play
+    at once) and ``len(vocab)`` its size; ``chars`` is the sorted list of characters."""
 
     def __len__(self):
-        return len(self.chars)
+        return self.vocab_size
+
+    @property
+    def chars(self):
+        return self.itos
 
     def encode(self, text: str) -> numpy.ndarray:
-        try:
-            return numpy.fromiter((self.index[c] for c in text), dtype=numpy.int64, count=len(text))
-        except KeyError as exc:
-            raise ValueError(f"CharVocab.encode: character {exc.args[0]!r} is not in the vocabulary") from None
+        return numpy.array(super().encode(text), dtype=numpy.int64)
 
     def decode(self, ids) -> str:
-        ids = numpy.asarray(ids).ravel()
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self.chars)):
-            raise ValueError(
-                f"CharVocab.decode: indices must be in [0, {len(self.chars)}), got {ids.min()}..{ids.max()}"
-            )
-        return "".join(self.chars[int(i)] for i in ids)
+        return super().decode(numpy.asarray(ids).ravel())
 
 
 def windows(ids, length: int, step: int = 1):
