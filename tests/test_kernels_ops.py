@@ -225,6 +225,23 @@ def test_probability_targets_go_to_the_reference():
     assert dispatch.kernel_for_call(F.cross_entropy, x, minidl.tensor([0, 1, 3])) is loss_kernels.cross_entropy
 
 
+@pytest.mark.parametrize("name", ["layer_norm", "batch_norm", "cross_entropy", "softmax", "log_softmax"])
+def test_float16_goes_to_the_reference_which_sums_in_float32(name):
+    torch = pytest.importorskip("torch")
+    op, args = CALLS[name]
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal((4, 3000)) * 3 + 100).astype(np.float16)  # sums past float16's 65504
+    if name == "batch_norm":
+        a = np.ascontiguousarray(a.T)  # (3000, 4): 3000 values per channel
+    x = minidl.tensor(a)
+    assert dispatch.kernel_for_call(op, *args(x)) is None
+    ours = op(*args(x))
+    theirs = getattr(torch.nn.functional, name)(*[torch.tensor(v.numpy()) if isinstance(v, Tensor) else v
+                                                   for v in args(minidl.tensor(a.astype(np.float32)))])
+    assert ours.dtype == np.float16
+    assert_close(ours, theirs, rtol=2e-2, atol=5e-2)  # float16 inputs are 0.06 apart near 100
+
+
 # ---- the switch and the devices --------------------------------------------------------------------
 CALLS = {
     "softmax": (F.softmax, lambda x: (x, -1)),
