@@ -73,6 +73,7 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks_with_kwargs", set())
         object.__setattr__(self, "training", True)
 
     # ---- registration ----------------------------------------------------------------
@@ -155,22 +156,29 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, out)
+        with_kwargs = self.__dict__.get("_forward_hooks_with_kwargs", ())
+        for key, hook in list(self._forward_hooks.items()):
+            result = hook(self, args, kwargs, out) if key in with_kwargs else hook(self, args, out)
             if result is not None:
                 out = result
         return out
 
-    def register_forward_hook(self, hook):
+    def register_forward_hook(self, hook, *, with_kwargs=False):
         """Call ``hook(module, inputs, output)`` after every forward (e.g. to record feature
-        maps). Returns a handle whose ``remove()`` unregisters it."""
+        maps), or ``hook(module, inputs, kwargs, output)`` with ``with_kwargs=True``, as PyTorch
+        does; a hook that returns something other than None replaces the output. Returns a
+        handle whose ``remove()`` unregisters it."""
         key = object()
         self._forward_hooks[key] = hook
         hooks = self._forward_hooks
+        flagged = self.__dict__.setdefault("_forward_hooks_with_kwargs", set())
+        if with_kwargs:
+            flagged.add(key)
 
         class _Handle:
             def remove(self):
                 hooks.pop(key, None)
+                flagged.discard(key)
 
         return _Handle()
 
