@@ -1,19 +1,24 @@
-"""Attention speed, minidl against PyTorch in one run (float32, 2 CPU threads).
+"""Attention speed: minidl's fused kernel, minidl's reference (``minidl.reference_mode()``) and
+PyTorch, in one run (float32, 2 CPU threads by default). This is the benchmark that decides whether the
+kernel of minidl/kernels/attention.py stays.
 
     python benchmarks/bench_attention.py
-    python benchmarks/bench_attention.py --repeats 40 sdpa
+    python benchmarks/bench_attention.py --repeats 30 sdpa layer
+    python benchmarks/bench_attention.py --threads 1 --clock cpu   # CPU time: steadier on a busy machine
 
 Workloads (forward + backward, a random upstream gradient):
-  sdpa          scaled_dot_product_attention, Q, K, V of (32, 8, 100, 64)
+  sdpa          scaled_dot_product_attention, Q, K, V of (32, 8, 100, 64) (the Transformer block's)
   sdpa_causal   the same with is_causal=True
-  composed      minidl's composed reference (matmul, softmax, matmul) against torch's fused op
-  layer         one TransformerEncoderLayer(d_model 64, 8 heads, ffn 512, batch_first), seq 100,
-                batch 32, training mode, dropout 0
+  sdpa_mask     the same with a bool mask (100, 100)
+  sdpa_small    Q, K, V of (2, 2, 8, 4): where per-op overhead is everything
+  layer         the Transformer block: TransformerEncoderLayer(d_model 64, 8 heads, ffn 512,
+                batch_first), seq 100, batch 32, training mode, dropout 0
   layer_drop    the same layer with the default dropout 0.1 (each framework draws its own masks)
 
-The two frameworks run in alternating blocks, so that a busy machine slows both alike; the median
-of each is printed with the ratio minidl / torch (target: at most 1.5 for sdpa and layer). On a
-machine shared with other work the figures, the 2-thread BLAS ones most of all, are noisy.
+For each: the median of the kernel (default mode), of the reference (the same step under
+``reference_mode()``) and of PyTorch, with the ratios reference / kernel (what the kernel buys)
+and kernel / torch. The three run in alternating blocks, each warmed up first, so that a busy
+machine slows all alike; on a machine shared with other work the figures are still noisy.
 """
 
 from __future__ import annotations
@@ -24,9 +29,20 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
-os.environ.setdefault("MKL_NUM_THREADS", "2")
+
+def _threads_from_argv(default=2):
+    """--threads must be known before NumPy is imported (its BLAS reads the environment once)."""
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return str(default)
+
+
+THREADS = _threads_from_argv()
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = THREADS
 
 import numpy as np  # noqa: E402
 
@@ -37,6 +53,7 @@ import minidl.functional as MF  # noqa: E402
 import minidl.nn as mnn  # noqa: E402
 
 SHAPE = (32, 8, 100, 64)  # (N, H, L, D)
+SMALL = (2, 2, 8, 4)
 N, L, E, HEADS, FFN = 32, 100, 64, 8, 512
 
 
@@ -45,11 +62,22 @@ def _arrays(shapes, seed=0):
     return [rng.standard_normal(s).astype(np.float32) for s in shapes]
 
 
+def _random_bool_mask(L):
+    rng = np.random.default_rng(1)
+    allowed = rng.random((L, L)) > 0.3
+    allowed[:, 0] = True
+    return allowed
+
+
 # ---- steps: each maker returns a zero-argument function that runs forward + backward ------------
-def minidl_sdpa(fn=MF.scaled_dot_product_attention, **kw):
-    *qkv, dy = _arrays([SHAPE] * 4)
-    q, k, v = (minidl.tensor(a, requires_grad=True) for a in qkv)
-    dy = minidl.tensor(dy)
+def sdpa_step(lib, shape, mask=None, **kw):
+    """One forward + backward of ``lib``'s scaled_dot_product_attention (lib: minidl or torch)."""
+    *qkv, dy = _arrays([shape] * 4)
+    q, k, v = (lib.tensor(a, requires_grad=True) for a in qkv)
+    dy = lib.tensor(dy)
+    fn = MF.scaled_dot_product_attention if lib is minidl else lib.nn.functional.scaled_dot_product_attention
+    if mask is not None:
+        kw["attn_mask"] = lib.tensor(mask)
 
     def step():
         q.grad = k.grad = v.grad = None
@@ -58,35 +86,11 @@ def minidl_sdpa(fn=MF.scaled_dot_product_attention, **kw):
     return step
 
 
-def torch_sdpa(torch, **kw):
-    *qkv, dy = _arrays([SHAPE] * 4)
-    q, k, v = (torch.tensor(a, requires_grad=True) for a in qkv)
-    dy = torch.tensor(dy)
-
-    def step():
-        q.grad = k.grad = v.grad = None
-        torch.nn.functional.scaled_dot_product_attention(q, k, v, **kw).backward(dy)
-
-    return step
-
-
-def minidl_layer(dropout=0.0):
-    layer = mnn.TransformerEncoderLayer(E, HEADS, dim_feedforward=FFN, dropout=dropout, batch_first=True)
+def layer_step(lib, dropout=0.0):
+    nn = mnn if lib is minidl else lib.nn
+    layer = nn.TransformerEncoderLayer(E, HEADS, dim_feedforward=FFN, dropout=dropout, batch_first=True)
     x, dy = _arrays([(N, L, E)] * 2)
-    x, dy = minidl.tensor(x, requires_grad=True), minidl.tensor(dy)
-
-    def step():
-        layer.zero_grad()
-        x.grad = None
-        layer(x).backward(dy)
-
-    return step
-
-
-def torch_layer(torch, dropout=0.0):
-    layer = torch.nn.TransformerEncoderLayer(E, HEADS, dim_feedforward=FFN, dropout=dropout, batch_first=True)
-    x, dy = _arrays([(N, L, E)] * 2)
-    x, dy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
+    x, dy = lib.tensor(x, requires_grad=True), lib.tensor(dy)
 
     def step():
         layer.zero_grad()
@@ -97,54 +101,72 @@ def torch_layer(torch, dropout=0.0):
 
 
 WORKLOADS = {
-    "sdpa": (minidl_sdpa, torch_sdpa, {}),
-    "sdpa_causal": (minidl_sdpa, torch_sdpa, {"is_causal": True}),
-    "composed": (lambda: minidl_sdpa(MF.scaled_dot_product_attention_composed), torch_sdpa, None),
-    "layer": (minidl_layer, torch_layer, {}),
-    "layer_drop": (lambda: minidl_layer(0.1), lambda torch: torch_layer(torch, 0.1), None),
+    "sdpa": lambda lib: sdpa_step(lib, SHAPE),
+    "sdpa_causal": lambda lib: sdpa_step(lib, SHAPE, is_causal=True),
+    "sdpa_mask": lambda lib: sdpa_step(lib, SHAPE, mask=_random_bool_mask(SHAPE[2])),
+    "sdpa_small": lambda lib: sdpa_step(lib, SMALL),
+    "layer": lambda lib: layer_step(lib),
+    "layer_drop": lambda lib: layer_step(lib, 0.1),
 }
 
 
-def compare(step_a, step_b, repeats, rounds=4):
-    """Median seconds of two steps, timed in alternating blocks of ``repeats // rounds`` runs.
+# ---- timing ---------------------------------------------------------------------------------------
+def in_reference_mode(step):
+    def run():
+        with minidl.reference_mode():
+            step()
 
-    Blocks, not single steps, alternate: after a call each library's worker threads keep spinning
-    for a while, and would steal the cores from the other library's next step. The first step
-    of each block is a warm-up and is not counted."""
-    times_a, times_b = [], []
+    return run
+
+
+def median_times(steps, repeats, rounds=3, warmup=0.2, clock=time.perf_counter):
+    """Median seconds per call of each step, timed in ``rounds`` alternating blocks, each block
+    warmed for ``warmup`` seconds (at least one call) first: after a call each library's worker
+    threads keep spinning for a while, and would steal the cores from the other's next step."""
+    times = [[] for _ in steps]
     per_block = max(1, repeats // rounds)
     for _ in range(rounds):
-        for step, times in ((step_a, times_a), (step_b, times_b)):
+        for step, out in zip(steps, times):
+            start = time.perf_counter()
             step()
-            for _ in range(per_block):
-                t = time.perf_counter()
+            while time.perf_counter() - start < warmup:
                 step()
-                times.append(time.perf_counter() - t)
-    return statistics.median(times_a), statistics.median(times_b)
+            for _ in range(per_block):
+                t = clock()
+                step()
+                out.append(clock() - t)
+    return [statistics.median(t) for t in times]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workloads", nargs="*", default=list(WORKLOADS), help=", ".join(WORKLOADS))
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2, help="threads for torch and for NumPy's BLAS (default 2)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall-clock time (default) or the process's CPU time")
     args = parser.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workloads {unknown}; choose from {list(WORKLOADS)}")
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     minidl.manual_seed(0)
-    print(f"float32, 2 threads, median of {args.repeats} runs in 4 alternating blocks; numpy {np.__version__}, "
-          f"torch {torch.__version__}")
-    print(f"{'workload':<14}{'minidl ms':>11}{'torch ms':>11}{'ratio':>8}")
+    print(f"float32, {args.threads} threads, {args.clock} clock, median of {args.repeats} runs in 3 alternating "
+          f"blocks; numpy {np.__version__}, torch {torch.__version__}; load average {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} CPUs")
+    header = f"{'kernel ms':>11}{'reference ms':>14}{'torch ms':>10}{'ref/kernel':>12}{'kernel/torch':>14}"
+    print(f"{'workload':<13}{header}")
     for name in args.workloads:
-        make_minidl, make_torch, kw = WORKLOADS[name]
-        ours = make_minidl(**kw) if kw is not None else make_minidl()
-        theirs = make_torch(torch, **kw) if kw is not None else make_torch(torch)
-        t_ours, t_theirs = compare(ours, theirs, args.repeats)
-        print(f"{name:<14}{t_ours * 1e3:>11.2f}{t_theirs * 1e3:>11.2f}{t_ours / t_theirs:>8.2f}")
+        make = WORKLOADS[name]
+        ours = make(minidl)
+        kernel, reference, theirs = median_times([ours, in_reference_mode(ours), make(torch)], args.repeats,
+                                                 clock=clock)
+        print(f"{name:<13}{kernel * 1e3:>11.2f}{reference * 1e3:>14.2f}{theirs * 1e3:>10.2f}"
+              f"{reference / kernel:>12.2f}{kernel / theirs:>14.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,24 @@
-"""LSTM speed: minidl against PyTorch's nn.LSTM and a Python loop over nn.LSTMCell, in one run
-(float32, 2 CPU threads for both).
+"""Recurrent speed: minidl's fused kernels, minidl's references (``minidl.reference_mode()``) and
+PyTorch, in one run (float32, 2 CPU threads for both). This is the benchmark that decides which
+kernels of minidl/kernels/recurrent.py stay.
 
     python benchmarks/bench_lstm.py
-    python benchmarks/bench_lstm.py --repeats 40 --composed   # also minidl's cell-by-cell path
+    python benchmarks/bench_lstm.py --repeats 10 seed lstm_layer
     python benchmarks/bench_lstm.py --threads 1 --clock cpu   # CPU time: steadier on a busy machine
 
-Workloads (T = 100 steps, batch B = 32, 64 inputs, 64 hidden units):
-1. layer: LSTM(64, 64) forward + backward of output.sum() (gradients of the input and all weights)
-2. train: Embedding(1000, 64) + LSTM(64, 64) + Linear 64->64 + ReLU + Linear 64->10 on the last
-   hidden state, cross-entropy, backward, Adam step (when minidl has those layers)
+Workloads (forward + backward; T = 100 steps, batch B = 32, 64 inputs, 64 hidden units):
+  seed         the Embedding+LSTM seed model's training step: Embedding(1000, 64) + LSTM(64, 64,
+               batch_first) + Linear 64->64 + ReLU + Linear 64->10 on the last hidden state,
+               cross-entropy, backward, Adam step
+  lstm_layer   nn.LSTM(64, 64) alone; gru_layer, rnn_layer likewise with nn.GRU / nn.RNN
+  lstm_cell    one nn.LSTMCell(64, 64) step on a batch of 32; gru_cell, rnn_cell likewise
+  tiny_layer   nn.LSTM(2, 2) over T = 2, batch 1 (where per-op overhead is everything)
 
-The implementations are timed in turns (one step of each per round), so that a change in the
-machine's load affects all of them alike; medians are printed, and the ratios to nn.LSTM.
-Target: minidl's training step at most 3.0x nn.LSTM's, and faster than the LSTMCell loop.
-On a machine shared with other work, wall-clock times of multi-threaded code mostly measure the
-contention; ``--clock cpu`` (process CPU time) with ``--threads 1`` is a steadier comparison.
+For each: the median of the kernel (default mode), of the reference (the same step under
+``reference_mode()``) and of PyTorch, with the ratios reference / kernel (what the kernel buys)
+and kernel / torch. The three are timed in alternating blocks, each block warmed up first, so
+that a change in the machine's load hits all alike; on a machine shared with other work the
+figures are still noisy.
 """
 
 from __future__ import annotations
@@ -47,86 +51,29 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import minidl  # noqa: E402
 import minidl.nn as mnn  # noqa: E402
 from minidl import functional as MF  # noqa: E402
+from minidl.optim import Adam  # noqa: E402
 
 T, B, I, H, V, C = 100, 32, 64, 64, 1000, 10
 
 
-# ---- 1. the LSTM layer alone ----------------------------------------------------------------
-def minidl_layer(fused=True):
-    lstm = mnn.LSTM(I, H)
-    lstm.fused = fused
-    x = minidl.randn(T, B, I, requires_grad=True)
-
-    def step():
-        lstm.zero_grad()
-        x.grad = None
-        out, _ = lstm(x)
-        out.sum().backward()
-
-    return step
-
-
-def torch_layer(torch, cell_loop=False):
-    x = torch.randn(T, B, I, requires_grad=True)
-    if not cell_loop:
-        lstm = torch.nn.LSTM(I, H)
-
-        def step():
-            lstm.zero_grad()
-            x.grad = None
-            out, _ = lstm(x)
-            out.sum().backward()
-
-        return step
-    cell = torch.nn.LSTMCell(I, H)
-
-    def step():
-        cell.zero_grad()
-        x.grad = None
-        h = c = torch.zeros(B, H)
-        outs = []
-        for t in range(T):
-            h, c = cell(x[t], (h, c))
-            outs.append(h)
-        torch.stack(outs).sum().backward()
-
-    return step
-
-
-# ---- 2. a training step ---------------------------------------------------------------------
-def have_training_parts():
-    return all(hasattr(mnn, n) for n in ("Embedding", "Linear")) and hasattr(MF, "cross_entropy") and _has_adam()
-
-
-def _has_adam():
-    try:
-        from minidl.optim import Adam  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def minidl_train(fused=True):
-    from minidl.optim import Adam
-
+# ---- the seed model's training step ------------------------------------------------------------
+def minidl_seed():
     class Net(mnn.Module):
         def __init__(self):
             super().__init__()
             self.emb = mnn.Embedding(V, I)
-            self.lstm = mnn.LSTM(I, H)
-            self.lstm.fused = fused
+            self.lstm = mnn.LSTM(I, H, batch_first=True)
             self.fc1 = mnn.Linear(H, H)
             self.fc2 = mnn.Linear(H, C)
 
-        def forward(self, tokens):  # tokens (T, B)
+        def forward(self, tokens):  # tokens (B, T)
             _, (h, _) = self.lstm(self.emb(tokens))  # h: (1, B, H)
             return self.fc2(MF.relu(self.fc1(h[-1])))
 
     model = Net()
     opt = Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
-    tokens = minidl.tensor(rng.integers(0, V, (T, B)))
-    y = minidl.tensor(rng.integers(0, C, B))
+    tokens, y = minidl.tensor(rng.integers(0, V, (B, T))), minidl.tensor(rng.integers(0, C, B))
 
     def step():
         opt.zero_grad()
@@ -136,32 +83,22 @@ def minidl_train(fused=True):
     return step
 
 
-def torch_train(torch, cell_loop=False):
+def torch_seed(torch):
     nn = torch.nn
 
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.emb = nn.Embedding(V, I)
-            self.lstm = nn.LSTMCell(I, H) if cell_loop else nn.LSTM(I, H)
-            self.fc1 = nn.Linear(H, H)
-            self.fc2 = nn.Linear(H, C)
+            self.emb, self.lstm = nn.Embedding(V, I), nn.LSTM(I, H, batch_first=True)
+            self.fc1, self.fc2 = nn.Linear(H, H), nn.Linear(H, C)
 
-        def forward(self, tokens):  # tokens (T, B)
-            x = self.emb(tokens)
-            if cell_loop:
-                h = c = torch.zeros(B, H)
-                for t in range(T):
-                    h, c = self.lstm(x[t], (h, c))
-            else:
-                _, (h, _) = self.lstm(x)
-                h = h[-1]
-            return self.fc2(torch.relu(self.fc1(h)))
+        def forward(self, tokens):
+            _, (h, _) = self.lstm(self.emb(tokens))
+            return self.fc2(torch.relu(self.fc1(h[-1])))
 
     model = Net()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    tokens = torch.randint(0, V, (T, B))
-    y = torch.randint(0, C, (B,))
+    tokens, y = torch.randint(0, V, (B, T)), torch.randint(0, C, (B,))
 
     def step():
         opt.zero_grad()
@@ -171,65 +108,95 @@ def torch_train(torch, cell_loop=False):
     return step
 
 
-# ---- timing ---------------------------------------------------------------------------------
-def time_in_turns(steps, repeats, warmup=3, clock=time.perf_counter):
-    """Median seconds per step of each named step function, measured round-robin."""
-    for fn in steps.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, fn in steps.items():
-            t = clock()
-            fn()
-            times[name].append(clock() - t)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+# ---- one layer or one cell, forward + backward of the outputs' sum ------------------------------
+def _module_step(lib, cls, shape, sizes, cell):
+    nn = lib.nn if lib is not minidl else mnn
+    module = getattr(nn, cls)(*sizes)
+    x = lib.randn(*shape, requires_grad=True)
+
+    def step():
+        module.zero_grad()
+        x.grad = None
+        out = module(x)
+        out = out if cell and cls != "LSTMCell" else out[0]
+        out.sum().backward()
+
+    return step
 
 
-def report(title, medians, reference="torch nn.LSTM"):
-    print(f"\n{title}")
-    ref = medians[reference]
-    for name, sec in medians.items():
-        print(f"  {name:<28} {sec * 1e3:8.2f} ms   {sec / ref:5.2f}x {reference}")
+def module_workload(cls, shape, sizes, cell=False):
+    return (lambda: _module_step(minidl, cls, shape, sizes, cell),
+            lambda torch: _module_step(torch, cls, shape, sizes, cell))
+
+
+WORKLOADS = {
+    "seed": (minidl_seed, torch_seed),
+    "lstm_layer": module_workload("LSTM", (T, B, I), (I, H)),
+    "gru_layer": module_workload("GRU", (T, B, I), (I, H)),
+    "rnn_layer": module_workload("RNN", (T, B, I), (I, H)),
+    "lstm_cell": module_workload("LSTMCell", (B, I), (I, H), cell=True),
+    "gru_cell": module_workload("GRUCell", (B, I), (I, H), cell=True),
+    "rnn_cell": module_workload("RNNCell", (B, I), (I, H), cell=True),
+    "tiny_layer": module_workload("LSTM", (2, 1, 2), (2, 2)),
+}
+
+
+# ---- timing ---------------------------------------------------------------------------------------
+def in_reference_mode(step):
+    def run():
+        with minidl.reference_mode():
+            step()
+
+    return run
+
+
+def median_times(steps, repeats, rounds=3, warmup=0.2, clock=time.perf_counter):
+    """Median seconds per call of each step, timed in ``rounds`` alternating blocks, each block
+    warmed for ``warmup`` seconds (at least one call) first."""
+    times = [[] for _ in steps]
+    per_block = max(1, repeats // rounds)
+    for _ in range(rounds):
+        for step, out in zip(steps, times):
+            start = time.perf_counter()
+            step()
+            while time.perf_counter() - start < warmup:
+                step()
+            for _ in range(per_block):
+                t = clock()
+                step()
+                out.append(clock() - t)
+    return [statistics.median(t) for t in times]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--composed", action="store_true", help="also time minidl's composed (cell-by-cell) path")
+    parser.add_argument("workloads", nargs="*", default=list(WORKLOADS), help=", ".join(WORKLOADS))
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2, help="threads for torch and for NumPy's BLAS (default 2)")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="wall-clock time (default) or the process's CPU time")
     args = parser.parse_args()
+    unknown = [w for w in args.workloads if w not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workloads {unknown}; choose from {list(WORKLOADS)}")
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     import torch
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     minidl.manual_seed(0)
-    print(f"T={T}, B={B}, input {I}, hidden {H}; torch {torch.__version__} with {torch.get_num_threads()} threads, "
-          f"numpy {np.__version__} (BLAS threads {THREADS}); {args.clock} clock, {args.repeats} rounds; "
+    print(f"T={T}, B={B}, input {I}, hidden {H}; float32; torch {torch.__version__} with {torch.get_num_threads()} "
+          f"threads, numpy {np.__version__} (BLAS threads {THREADS}); {args.clock} clock, median of {args.repeats}; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-
-    layer = {"minidl LSTM": minidl_layer(), "torch nn.LSTM": torch_layer(torch),
-             "torch LSTMCell loop": torch_layer(torch, cell_loop=True)}
-    if args.composed:
-        layer["minidl LSTM (composed)"] = minidl_layer(fused=False)
-    report("1. LSTM layer forward + backward", time_in_turns(layer, args.repeats, clock=clock))
-
-    if not have_training_parts():
-        print("\n2. training step: skipped (minidl lacks Embedding, Linear, cross_entropy or Adam)")
-        return
-    train = {"minidl": minidl_train(), "torch nn.LSTM": torch_train(torch),
-             "torch LSTMCell loop": torch_train(torch, cell_loop=True)}
-    if args.composed:
-        train["minidl (composed)"] = minidl_train(fused=False)
-    medians = time_in_turns(train, args.repeats, clock=clock)
-    report("2. training step (Embedding + LSTM + Linear + ReLU + Linear, cross-entropy, Adam)", medians)
-    ratio = medians["minidl"] / medians["torch nn.LSTM"]
-    faster = medians["minidl"] < medians["torch LSTMCell loop"]
-    print(f"\ntarget: minidl <= 3.0x nn.LSTM: {'met' if ratio <= 3.0 else 'NOT met'} ({ratio:.2f}x); "
-          f"faster than the LSTMCell loop: {'yes' if faster else 'NO'}")
+    header = f"{'kernel ms':>11}{'reference ms':>14}{'torch ms':>10}{'ref/kernel':>12}{'kernel/torch':>14}"
+    print(f"{'workload':<12}{header}")
+    for name in args.workloads:
+        make_minidl, make_torch = WORKLOADS[name]
+        ours = make_minidl()
+        kernel, reference, theirs = median_times([ours, in_reference_mode(ours), make_torch(torch)], args.repeats,
+                                                 clock=clock)
+        print(f"{name:<12}{kernel * 1e3:>11.2f}{reference * 1e3:>14.2f}{theirs * 1e3:>10.2f}"
+              f"{reference / kernel:>12.2f}{kernel / theirs:>14.2f}", flush=True)
 
 
 if __name__ == "__main__":

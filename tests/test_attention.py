@@ -1,8 +1,10 @@
-"""Attention: one spec table (fused, composed, weights) and one property test over it with every
-mask kind (forward against NumPy, gradcheck and gradgradcheck in float64, inputs not mutated,
-gradient shapes); fused == composed; fully masked rows; errors; PyTorch parity of
-scaled_dot_product_attention, MultiheadAttention, TransformerEncoderLayer and TransformerEncoder
-(values and gradients, after loading the torch module's state_dict); PositionalEncoding."""
+"""Attention: one spec table (the op as dispatched, its reference, the weights) and one property
+test over it with every mask kind (forward against NumPy, gradcheck and gradgradcheck in
+float64, inputs not mutated, gradient shapes); dropout; fully masked rows; errors; PyTorch
+parity of scaled_dot_product_attention, MultiheadAttention, TransformerEncoderLayer and
+TransformerEncoder (values and gradients, after loading the torch module's state_dict);
+PositionalEncoding. Everything here holds with the kernel and with ``MINIDL_REFERENCE=1``; that
+the kernel equals the reference is tests/test_kernels_attention.py."""
 
 from __future__ import annotations
 
@@ -103,12 +105,18 @@ def _weights_fn(q, k, v, **kw):
     return F.attention_weights(q, k, **kw)
 
 
+def sdpa_reference(*args, **kwargs):
+    """The reference attention (its graph, hence its backward, too), whatever the mode."""
+    with minidl.reference_mode():
+        return F.scaled_dot_product_attention(*args, **kwargs)
+
+
 SPECS = [
-    Spec("fused", F.scaled_dot_product_attention, lambda *a: np_attention(*a)[0]),
-    Spec("composed", F.scaled_dot_product_attention_composed, lambda *a: np_attention(*a)[0]),
+    Spec("attention", F.scaled_dot_product_attention, lambda *a: np_attention(*a)[0]),
+    Spec("reference", sdpa_reference, lambda *a: np_attention(*a)[0]),
     Spec("weights", _weights_fn, lambda q, k, v, al, b: np_attention(q, k, None, al, b)[1]),
 ]
-FUNCTIONS = [F.scaled_dot_product_attention, F.scaled_dot_product_attention_composed]
+FUNCTIONS = [F.scaled_dot_product_attention, sdpa_reference]
 
 
 MASK_KINDS = [None, "bool", "float", "causal", "key_padding"]
@@ -135,57 +143,6 @@ def test_attention_spec(spec, mask_kind, data):
     assert_gradients_match(check, *inputs, second_order=spec.second_order)
 
 
-@given(case=attention_case(max_batch=2, max_heads=3, max_len=5, max_dim=4), scaled=st.booleans())
-def test_fused_equals_composed(case, scaled):
-    """Values and gradients (including the float mask's) of the fused op match the composed one."""
-    cfg, q, k, v, kwargs, _, _ = case
-    if scaled:
-        kwargs = dict(kwargs, scale=0.37)
-    fn_f, extra = _with_mask(F.scaled_dot_product_attention, kwargs)
-    fn_c, _ = _with_mask(F.scaled_dot_product_attention_composed, kwargs)
-    inputs = (q, k, v) + extra
-    out_f, out_c = fn_f(*inputs), fn_c(*inputs)
-    assert_close(out_f, out_c, rtol=1e-12, atol=1e-13)
-    g = minidl.tensor(np.random.default_rng(1).standard_normal(out_f.shape))
-    for a, b in zip(grad(out_f, inputs, g), grad(out_c, inputs, g)):
-        assert_close(a, b, rtol=1e-11, atol=1e-12, what="gradient")
-
-
-@settings(max_examples=10)
-@given(case=attention_case(max_batch=2, max_heads=2, max_len=4, max_dim=3), dropout=st.sampled_from([0.0, 0.3]))
-def test_fused_backward_with_and_without_graph_agree(case, dropout):
-    """The fused backward has two forms: arrays (plain backward) and Tensor ops (create_graph=True,
-    used for second derivatives). gradgradcheck only checks the second against itself, so they are
-    compared here."""
-    cfg, q, k, v, kwargs, _, _ = case
-    fn, extra = _with_mask(F.scaled_dot_product_attention, dict(kwargs, dropout_p=dropout))
-    inputs = (q, k, v) + extra
-    minidl.manual_seed(0)
-    out = fn(*inputs)
-    g = minidl.tensor(np.random.default_rng(2).standard_normal(out.shape))
-    plain = grad(out, inputs, g, retain_graph=True)
-    graph = grad(out, inputs, g, create_graph=True)
-    for a, b in zip(plain, graph):
-        assert_close(a, b, rtol=1e-11, atol=1e-12, what="gradient")
-
-
-def test_fused_equals_composed_float32_and_broadcast_batch():
-    rng = np.random.default_rng(2)
-    q = minidl.tensor(rng.standard_normal((3, 2, 5, 4)).astype("float32"), requires_grad=True)
-    k = minidl.tensor(rng.standard_normal((1, 2, 6, 4)).astype("float32"), requires_grad=True)
-    v = minidl.tensor(rng.standard_normal((6, 3)).astype("float32"), requires_grad=True)
-    mask = minidl.tensor(rng.standard_normal((3, 1, 5, 6)).astype("float32"), requires_grad=True)
-    outs = [f(q, k, v, attn_mask=mask) for f in FUNCTIONS]
-    assert outs[0].dtype == np.float32 and outs[0].shape == (3, 2, 5, 3)
-    assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-6)
-    ref = np_attention(q.data.astype(float), k.data.astype(float), v.data.astype(float), bias=mask.data)[0]
-    assert_close(outs[0], ref, rtol=1e-5, atol=1e-5)
-    g = minidl.tensor(rng.standard_normal(outs[0].shape).astype("float32"))
-    for a, b in zip(grad(outs[0], (q, k, v, mask), g), grad(outs[1], (q, k, v, mask), g)):
-        assert a.dtype == np.float32
-        assert_close(a, b, rtol=1e-4, atol=1e-5, what="gradient")
-
-
 def test_broadcast_batch_gradients():
     rng = np.random.default_rng(3)
     q = minidl.tensor(rng.standard_normal((2, 1, 3, 2)), requires_grad=True)
@@ -199,19 +156,14 @@ def test_broadcast_batch_gradients():
     assert_gradients_match(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask), q, k, v)
 
 
-def test_dropout_fused_equals_composed_and_is_unbiased():
+def test_dropout_is_unbiased_and_differentiable():
     rng = np.random.default_rng(4)
     q, k, v = (minidl.tensor(rng.standard_normal((2, 3, 4, 5)), requires_grad=True) for _ in range(3))
-    outs, grads = [], []
-    for f in (F.scaled_dot_product_attention, F.scaled_dot_product_attention_composed):
-        minidl.manual_seed(7)
-        out = f(q, k, v, dropout_p=0.4)
-        outs.append(out)
-        grads.append(grad(out, (q, k, v), minidl.ones_like(out)))
-    assert_close(outs[0], outs[1], rtol=1e-12, atol=1e-13)
-    for a, b in zip(*grads):
-        assert_close(a, b, rtol=1e-11, atol=1e-12)
-    assert not np.allclose(outs[0].data, F.scaled_dot_product_attention(q, k, v).data)
+    minidl.manual_seed(7)
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4)
+    assert not np.allclose(out.data, F.scaled_dot_product_attention(q, k, v).data)
+    minidl.manual_seed(7)
+    assert_close(sdpa_reference(q, k, v, dropout_p=0.4), out, rtol=1e-12, atol=1e-13)  # the same mask drawn
 
     def same_dropout(q, k, v):  # reseeded on every call: one fixed dropout mask, a smooth function
         minidl.manual_seed(7)
@@ -229,7 +181,7 @@ def test_dropout_fused_equals_composed_and_is_unbiased():
 # ---- fully masked rows: documented as output 0 and zero gradient --------------------------------
 
 
-@pytest.mark.parametrize("fn", FUNCTIONS, ids=["fused", "composed"])
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=["dispatched", "reference"])
 @pytest.mark.parametrize("kind", ["bool", "float"])
 def test_fully_masked_rows_give_zero_output_and_zero_gradient(fn, kind):
     rng = np.random.default_rng(5)
@@ -482,7 +434,8 @@ def test_multihead_attention_init_and_state_dict():
 
 
 def test_multihead_dropout_same_mask_with_and_without_weights():
-    """In training, the fused path (need_weights=False) and the explicit one draw the same dropout."""
+    """In training, need_weights=False (scaled_dot_product_attention) and the path that keeps the
+    weights draw the same dropout."""
     mha = nn.MultiheadAttention(8, 2, dropout=0.5, batch_first=True)
     x = minidl.randn(2, 5, 8)
     minidl.manual_seed(3)
@@ -601,7 +554,7 @@ def test_positional_encoding(d_model):
 
 # ---- devices ----------------------------------------------------------------------------------------
 def test_attention_on_each_device(device):
-    """The fused op, its composed reference and a Transformer layer on every backend present."""
+    """The op as dispatched, its reference and a Transformer layer on every backend present."""
     rng = np.random.default_rng(12)
     arrays = [rng.standard_normal(s) for s in [(2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 2)]]
     allowed = _some_true_per_row(rng.random((4, 6)) > 0.5)

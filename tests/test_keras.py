@@ -759,6 +759,6 @@ def test_trainable_false_freezes_a_layer():
 
 def test_default_recurrent_configuration_runs_fused():
     layer = seed_lstm().layers[1]
-    assert layer._can_fuse(None, True)
-    assert not keras.layers.LSTM(4, recurrent_dropout=0.1)._can_fuse(None, True)
+    assert layer._runs_as_layer(None, True)
+    assert not keras.layers.LSTM(4, recurrent_dropout=0.1)._runs_as_layer(None, True)
     assert keras.utils.pad_sequences([[1, 2, 3], [4]], maxlen=2).tolist() == [[2, 3], [0, 4]]

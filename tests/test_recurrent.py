@@ -1,10 +1,11 @@
-"""Recurrent cells, layers and modules: one spec table of cells and one property test over it
-(forward against NumPy, gradcheck and gradgradcheck in float64, inputs not mutated, gradient
-shapes); fused == composed for the LSTM cell and for every whole-sequence layer (values and
-gradients, double backward through the fused layers); the concatenated form W [h, x] + b equals
-the split form; nn.RNN / LSTM / GRU and the cells against PyTorch (outputs, final states and the
-gradients of every parameter, the input and the initial state) after loading the torch module's
-state_dict; dropout between layers only in training; errors that name the shapes."""
+"""Recurrent cells, layers and modules: one spec table of cells and one of layers, a property
+test over each (forward against NumPy, gradcheck and gradgradcheck in float64, inputs not
+mutated, gradient shapes); the concatenated form W [h, x] + b equals the split form; nn.RNN,
+LSTM, GRU and the cells against PyTorch (outputs, final states and the gradients of every
+parameter, the input and the initial state) after loading the torch module's state_dict;
+dropout between layers only in training; errors that name the shapes. Everything here holds
+for the kernels and for the references (``MINIDL_REFERENCE=1``); that the kernels equal the
+references is tests/test_kernels_recurrent.py."""
 
 from __future__ import annotations
 
@@ -79,7 +80,6 @@ CELLS = {
     "rnn_tanh_cell": CellSpec(1, F.rnn_tanh_cell, np_rnn_tanh),
     "rnn_relu_cell": CellSpec(1, F.rnn_relu_cell, np_rnn_relu, relu=True),
     "lstm_cell": CellSpec(4, F.lstm_cell, np_lstm, lstm=True),
-    "lstm_cell_composed": CellSpec(4, F.lstm_cell_composed, np_lstm, lstm=True),
     "gru_cell": CellSpec(3, F.gru_cell, np_gru),
 }
 
@@ -156,13 +156,12 @@ def test_concatenated_equals_split(G, B, I, H, data):
         assert_close(F.tanh(concatenated), F.rnn_tanh_cell(x, h, w_ih, w_hh, b_ih, b_hh), rtol=1e-12)
 
 
-# ---- fused == composed ----------------------------------------------------------------------
-LAYERS = {  # name: (gates, fused, composed, lstm)
-    "lstm": (4, F.lstm_layer, F.lstm_layer_composed, True),
-    "gru": (3, F.gru_layer, F.gru_layer_composed, False),
-    "rnn_tanh": (1, F.rnn_layer, F.rnn_layer_composed, False),
-    "rnn_relu": (1, lambda *a, **k: F.rnn_layer(*a, nonlinearity="relu", **k),
-                 lambda *a, **k: F.rnn_layer_composed(*a, nonlinearity="relu", **k), False),
+# ---- one layer over a sequence ---------------------------------------------------------------
+LAYERS = {  # name: (gates, layer function, lstm)
+    "lstm": (4, F.lstm_layer, True),
+    "gru": (3, F.gru_layer, False),
+    "rnn_tanh": (1, F.rnn_layer, False),
+    "rnn_relu": (1, lambda *a, **k: F.rnn_layer(*a, nonlinearity="relu", **k), False),
 }
 NP_CELL = {"lstm": np_lstm, "gru": np_gru, "rnn_tanh": np_rnn_tanh, "rnn_relu": np_rnn_relu}
 
@@ -179,38 +178,28 @@ def _layer_outputs(fn, lstm, x, states, w, reverse):
 @given(name=st.sampled_from(sorted(LAYERS)), T=st.integers(1, 4), B=small, I=small, H=st.integers(1, 3),
        reverse=st.booleans(), bias=st.booleans(), data=st.data())
 @settings(max_examples=20)
-def test_fused_layer_equals_composed(name, T, B, I, H, reverse, bias, data):
-    gates, fused, composed, lstm = LAYERS[name]
+def test_layers_match_numpy(name, T, B, I, H, reverse, bias, data):
+    gates, fn, lstm = LAYERS[name]
     x = data.draw(tensors(shape=(T, B, I)))
     states = [data.draw(tensors(shape=(B, H), low=-1.0, high=1.0)) for _ in range(2 if lstm else 1)]
     w = draw_weights(data, gates, I, H, bias)
     np_w = [a if a is not None else np.zeros(gates * H) for a in arrays(w)]
     np_states = tuple(s.data for s in states) if lstm else states[0].data
     expected_out, expected_state = np_layer(NP_CELL[name], x.data, np_states, np_w, reverse)
-    a = assert_not_mutated(lambda *ts: _layer_outputs(fused, lstm, ts[0], ts[1:], w, reverse), x, *states)
-    b = _layer_outputs(composed, lstm, x, states, w, reverse)
-    assert_close(a[0], expected_out, rtol=1e-10, atol=1e-12, what="output vs NumPy")
-    for got, want in zip(a[1:], expected_state if lstm else (expected_state,)):
+    outs = assert_not_mutated(lambda *ts: _layer_outputs(fn, lstm, ts[0], ts[1:], w, reverse), x, *states)
+    assert_close(outs[0], expected_out, rtol=1e-10, atol=1e-12, what="output vs NumPy")
+    for got, want in zip(outs[1:], expected_state if lstm else (expected_state,)):
         assert_close(got, want, rtol=1e-10, atol=1e-12, what="final state vs NumPy")
-    for u, v in zip(a, b):
-        assert_close(u, v, rtol=1e-10, atol=1e-12, what="fused vs composed")
     leaves = [x, *states, *[t for t in w if t is not None]]
-    upstream = [np.random.default_rng(0).standard_normal(o.shape) for o in a]
-    found = []
-    for outs in (a, b):
-        for t in leaves:
-            t.grad = None
-        sum((o * minidl.tensor(g)).sum() for o, g in zip(outs, upstream)).backward()
-        found.append([t.grad.data.copy() for t in leaves])
-    for k, (ga, gb) in enumerate(zip(*found)):
-        assert ga.shape == leaves[k].shape
-        assert_close(ga, gb, rtol=1e-9, atol=1e-11, what=f"gradient of input {k}: fused vs composed")
+    upstream = [np.random.default_rng(0).standard_normal(o.shape) for o in outs]
+    sum((o * minidl.tensor(g)).sum() for o, g in zip(outs, upstream)).backward()
+    for t in leaves:
+        assert t.grad is not None and t.grad.shape == t.shape
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
-def test_fused_layer_gradcheck_and_gradgradcheck(name):
-    """Double backward through a fused layer recomputes it with composed cells."""
-    gates, fused, _, lstm = LAYERS[name]
+def test_layer_gradcheck_and_gradgradcheck(name):
+    gates, fn, lstm = LAYERS[name]
     rng = np.random.default_rng(3)
     T, B, I, H = 3, 2, 2, 2
     t = lambda *s: minidl.tensor(rng.uniform(-1, 1, s), dtype="float64", requires_grad=True)  # noqa: E731
@@ -220,13 +209,14 @@ def test_fused_layer_gradcheck_and_gradgradcheck(name):
     for reverse in (False, True):
 
         def f(x, *rest, reverse=reverse):
-            return _layer_outputs(fused, lstm, x, rest[:n], rest[n:], reverse)
+            return _layer_outputs(fn, lstm, x, rest[:n], rest[n:], reverse)
 
         assert_gradients_match(f, x, *states, *w)
 
 
 def test_double_backward_reaches_through_non_leaf_inputs():
-    """The recompute path of a fused layer leaves the graph before it connected."""
+    """Second derivatives through a layer whose inputs are themselves computed (the graph before
+    the layer stays connected), with one leaf behind both initial states."""
     rng = np.random.default_rng(4)
     t = lambda *s: minidl.tensor(rng.uniform(-1, 1, s), dtype="float64", requires_grad=True)  # noqa: E731
     x, s, w_ih, w_hh, b = t(3, 2, 2), t(2, 2), t(8, 2), t(8, 2), t(8)
@@ -240,30 +230,23 @@ def test_double_backward_reaches_through_non_leaf_inputs():
     assert x.grad_fn is None and s.grad_fn is None  # leaves stay leaves
 
 
-def test_fused_lstm_cell_equals_composed():
-    rng = np.random.default_rng(5)
+def test_one_tensor_in_two_places():
+    """The same tensor as both biases, or as h0 and c0, gets the sum of both gradients."""
+    rng = np.random.default_rng(6)
     t = lambda *s: minidl.tensor(rng.uniform(-1, 1, s), dtype="float64", requires_grad=True)  # noqa: E731
-    args = [t(3, 4), t(3, 5), t(3, 5), t(20, 4), t(20, 5), t(20), t(20)]
-    results = []
-    for cell in (F.lstm_cell, F.lstm_cell_composed):
-        for a in args:
-            a.grad = None
-        h, c = cell(args[0], (args[1], args[2]), *args[3:])
-        ((h * h).sum() + (c * F.sin(c)).sum()).backward()
-        results.append([h.data, c.data] + [a.grad.data.copy() for a in args])
-    for u, v in zip(*results):
-        assert_close(u, v, rtol=1e-12, atol=1e-13)
+    x, s, w_ih, w_hh, b = t(3, 2, 2), t(2, 2), t(8, 2), t(8, 2), t(8)
 
+    def f(x, s, w_ih, w_hh, b):
+        out, (h, c) = F.lstm_layer(x, (s, s), w_ih, w_hh, b, b)
+        return out, c
 
-def test_modified_output_is_an_error_in_backward():
-    x = minidl.randn(3, 2, 2, requires_grad=True)
-    w = [minidl.randn(2, 2, requires_grad=True), minidl.randn(2, 2)]
-    out, _ = F.rnn_layer(x, minidl.zeros(2, 2), *w)
-    loss = (out * out).sum()
-    with minidl.no_grad():
-        out.add_(1.0)
-    with pytest.raises(RuntimeError, match="modified in place"):
-        loss.backward()
+    assert_gradients_match(f, x, s, w_ih, w_hh, b)
+    (gs, gb) = minidl.grad(sum(o.sum() for o in f(x, s, w_ih, w_hh, b)), [s, b])
+    s2, b2 = s.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+    out, (_, c) = F.lstm_layer(x, (s, s2), w_ih, w_hh, b, b2)
+    g = minidl.grad(out.sum() + c.sum(), [s, s2, b, b2])
+    assert_close(gs, g[0] + g[1], rtol=1e-12)
+    assert_close(gb, g[2] + g[3], rtol=1e-12)
 
 
 # ---- modules ---------------------------------------------------------------------------------
@@ -310,17 +293,15 @@ def _to_torch(torch, t, requires_grad=True):
     bias=st.booleans(),
     give_hx=st.booleans(),
     batched=st.booleans(),
-    fused=st.booleans(),
     seed=st.integers(0, 2**16),
 )
 @settings(max_examples=30)
 def test_modules_match_torch(mode, T, B, I, H, num_layers, bidirectional, batch_first, bias, give_hx, batched,
-                             fused, seed):
+                             seed):
     torch = _torch()
     torch.manual_seed(seed)
     m, tm = _pair(torch, mode, I, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first,
                   bias=bias)
-    m.fused = fused
     rng = np.random.default_rng(seed)
     D = 2 if bidirectional else 1
     shape = ((B, T, I) if batch_first else (T, B, I)) if batched else (T, I)
@@ -463,11 +444,9 @@ def test_dropout_with_one_layer_warns():
 
 
 # ---- double backward through the modules ------------------------------------------------------
-@pytest.mark.parametrize("fused", [True, False])
-def test_module_double_backward(fused):
+def test_module_double_backward():
     minidl.manual_seed(3)
     m = nn.LSTM(2, 2, num_layers=2, bidirectional=True).double()
-    m.fused = fused
     x = minidl.tensor(np.random.default_rng(1).standard_normal((2, 1, 2)), dtype="float64", requires_grad=True)
 
     def f(x, w):  # w is the module's own parameter: gradcheck perturbs it in place

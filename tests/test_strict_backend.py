@@ -142,23 +142,23 @@ CASES = [
     # recurrent
     Case("rnn_cells", lambda x, h, wi, wh, b: F.rnn_tanh_cell(x, h, wi, wh, b, b) + F.rnn_relu_cell(x, h, wi, wh),
          (((2, 3), "f"), ((2, 2), "f"), ((2, 3), "f"), ((2, 2), "f"), ((2,), "f"))),  # fmt: skip
-    Case("lstm_cell", lambda *a: _lstm_cell(*a) + _lstm_cell(*a, fn=F.lstm_cell_composed),
+    Case("lstm_cell", lambda *a: _lstm_cell(*a) + _lstm_cell(*a, fn=F.lstm_cell.reference),
          (((2, 3), "f"), ((2, 2), "f"), ((2, 2), "f"), ((8, 3), "f"), ((8, 2), "f"), ((8,), "f"), ((8,), "f"))),
-    Case("gru_cell", lambda x, h, wi, wh, b: F.gru_cell(x, h, wi, wh, b, b) + F.gru_cell_composed(x, h, wi, wh, b, b),
+    Case("gru_cell", lambda x, h, wi, wh, b: F.gru_cell(x, h, wi, wh, b, b) + F.gru_cell.reference(x, h, wi, wh, b, b),
          (((2, 3), "f"), ((2, 2), "f"), ((6, 3), "f"), ((6, 2), "f"), ((6,), "f"))),  # fmt: skip
     Case("layers", lambda x, h, wi, wh, b, gi, gh, gb: F.rnn_layer(x, h, wi, wh, b, b, reverse=True)[0]
-         + F.rnn_layer_composed(x, h, wi, wh, b, b)[0] + F.gru_layer(x, h, gi, gh, gb, gb)[0]
-         + F.gru_layer_composed(x, h, gi, gh, gb, gb, reverse=True)[0],
+         + F.rnn_layer.reference(x, h, wi, wh, b, b)[0] + F.gru_layer(x, h, gi, gh, gb, gb)[0]
+         + F.gru_layer.reference(x, h, gi, gh, gb, gb, reverse=True)[0],
          (SEQ, ((2, 2), "f"), ((2, 2), "f"), ((2, 2), "f"), ((2,), "f"), ((6, 2), "f"), ((6, 2), "f"), ((6,), "f")),
          double=False),  # fmt: skip
     Case("lstm_layer", lambda x, h, c, wi, wh, b: F.lstm_layer(x, (h, c), wi, wh, b, b)[0]
-         + F.lstm_layer_composed(x, (h, c), wi, wh, b, b, reverse=True)[0],
+         + F.lstm_layer.reference(x, (h, c), wi, wh, b, b, reverse=True)[0],
          (SEQ, ((2, 2), "f"), ((2, 2), "f"), ((8, 2), "f"), ((8, 2), "f"), ((8,), "f")), double=False),  # fmt: skip
     Case("lstm_gru_rnn_modules", lambda x: sum(m.double().to(x.device)(x)[0].sum() for m in _recurrent_modules()),
          (SEQ,), double=False),  # fmt: skip
     # attention
     Case("attention", lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m)
-         + F.scaled_dot_product_attention_composed(q, k, v, is_causal=True) + F.attention_weights(q, k).sum(),
+         + F.scaled_dot_product_attention.reference(q, k, v, is_causal=True) + F.attention_weights(q, k).sum(),
          (((1, 2, 3, 2), "f"), ((1, 2, 3, 2), "f"), ((1, 2, 3, 2), "f"), ((3, 3), "c"))),  # fmt: skip
     Case("multi_head_attention", _mha,
          (((3, 1, 4), "f"), ((12, 4), "f"), ((12,), "f"), ((4, 4), "f"), ((4,), "f"))),  # fmt: skip

@@ -22,7 +22,6 @@ from .attention import (
     attention_weights,
     multi_head_attention_forward,
     scaled_dot_product_attention,
-    scaled_dot_product_attention_composed,
 )
 from .conv import (
     adaptive_avg_pool1d,
@@ -91,23 +90,15 @@ from .recurrent import (
     cell_gates_concatenated,
     cell_gates_split,
     concat_cell_weights,
-    gru,
     gru_cell,
-    gru_cell_composed,
     gru_layer,
-    gru_layer_composed,
-    lstm,
     lstm_cell,
-    lstm_cell_composed,
     lstm_layer,
-    lstm_layer_composed,
     rnn_layer,
-    rnn_layer_composed,
-    rnn_relu,
     rnn_relu_cell,
-    rnn_tanh,
     rnn_tanh_cell,
 )
+from .recurrent_stack import gru, lstm, rnn_relu, rnn_tanh
 from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from .shape import (
     broadcast_to,

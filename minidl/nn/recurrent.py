@@ -10,9 +10,10 @@ Every weight and bias starts as U(−1/√H, 1/√H). Parameter names and shapes
 ``_reverse`` for the second direction), so ``module.load_state_dict(torch_module.state_dict())``
 loads a PyTorch model unchanged.
 
-The sequence layers run each layer and direction as one fused Function by default; set
-``module.fused = False`` to run the composed cells step by step instead (the reference; slower).
-Both support double backward (see ``minidl.functional.recurrent``).
+Which implementation runs is the dispatcher's business: the fused layer kernels of
+``minidl/kernels/recurrent.py`` by default, the reference cells looped over time (the equations
+in ``minidl/functional/recurrent.py``) under ``minidl.reference_mode()``. Both are differentiable
+twice.
 """
 
 from __future__ import annotations
@@ -199,7 +200,6 @@ class RNNBase(Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional
-        self.fused = True
         G, D = _GATES[mode], 2 if bidirectional else 1
         self._flat_weights_names = []
         for layer in range(num_layers):
@@ -304,7 +304,7 @@ class RNNBase(Module):
     def _run(self, fn, input, hx):
         return fn(
             input, hx, self._flat_weights, self.bias, self.num_layers, self.dropout, self.training,
-            self.bidirectional, self.batch_first, fused=self.fused,
+            self.bidirectional, self.batch_first,
         )
 
 

@@ -19,10 +19,11 @@ Weights (H = units, I = input features, G = number of gate blocks):
     SimpleRNN: h_new = activation(x W + h U + b).
 
 The default configuration (tanh and sigmoid, no mask, no recurrent dropout) runs on
-``minidl.functional``'s fused whole-sequence layers (``lstm_layer``, ``gru_layer``,
-``rnn_layer``), handing them the Keras weights in PyTorch's layout (kernelᵀ, gate blocks
-reordered for the GRU, no second bias). Anything else (custom activations, a mask from
-``Embedding(mask_zero=True)``, ``recurrent_dropout``) runs step by step with the same equations
+``minidl.functional``'s whole-sequence layers (``lstm_layer``, ``gru_layer``, ``rnn_layer``),
+handing them the Keras weights in PyTorch's layout (kernelᵀ, gate blocks reordered for the GRU,
+no second bias); the dispatcher runs their fused kernels unless ``minidl.reference_mode()``.
+Anything else (custom activations, a mask from ``Embedding(mask_zero=True)``,
+``recurrent_dropout``) runs step by step with the same equations
 composed from primitives; a masked step keeps the previous state and repeats the previous
 output, as Keras does.
 """
@@ -48,7 +49,7 @@ def _dropout_mask(like, shape, rate):
 
 class _RNNBase(Layer):
     gates = 1
-    _fused_activations = ("tanh", "sigmoid")
+    _layer_activations = ("tanh", "sigmoid")
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
@@ -126,9 +127,9 @@ class _RNNBase(Layer):
                 )
         return states
 
-    def _can_fuse(self, mask, training):
+    def _runs_as_layer(self, mask, training):
         names = (activations.name_of(self.activation), activations.name_of(self.recurrent_activation))
-        if names != self._fused_activations[: len(names)] or (training and self.recurrent_dropout > 0):
+        if names != self._layer_activations[: len(names)] or (training and self.recurrent_dropout > 0):
             return False
         return mask is None or bool(backend.get_array_module(mask.data).all(mask.data))
 
@@ -137,8 +138,8 @@ class _RNNBase(Layer):
         if training and self.dropout > 0:
             x = x * _dropout_mask(x, (x.shape[0], 1, x.shape[2]), self.dropout)  # one mask for all steps
         states = self._initial_states(x, initial_state)
-        if self._can_fuse(mask, training):
-            seq, states = self._fused(F.permute(x, (1, 0, 2)), states)  # (T, B, H) in time order
+        if self._runs_as_layer(mask, training):
+            seq, states = self._layer(F.permute(x, (1, 0, 2)), states)  # (T, B, H) in time order
             seq = F.permute(seq, (1, 0, 2))  # (B, T, H)
             if self.go_backwards and self.return_sequences:
                 seq = seq[:, ::-1]  # Keras returns the sequence in the order it was read
@@ -224,12 +225,12 @@ class SimpleRNN(_RNNBase):
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, **kwargs)
 
-    def _can_fuse(self, mask, training):
+    def _runs_as_layer(self, mask, training):
         if activations.name_of(self.activation) not in ("tanh", "relu") or (training and self.recurrent_dropout > 0):
             return False
         return mask is None or bool(backend.get_array_module(mask.data).all(mask.data))
 
-    def _fused(self, xt, states):
+    def _layer(self, xt, states):
         nonlinearity = activations.name_of(self.activation)
         bias = self.bias if self.use_bias else None
         seq, h = F.rnn_layer(xt, states[0], F.transpose(self.kernel, 0, 1), F.transpose(self.recurrent_kernel, 0, 1),
@@ -275,7 +276,7 @@ class LSTM(_RNNBase):
 
         return init
 
-    def _fused(self, xt, states):
+    def _layer(self, xt, states):
         bias = self.bias if self.use_bias else None
         seq, (h, c) = F.lstm_layer(xt, (states[0], states[1]), F.transpose(self.kernel, 0, 1),
                                    F.transpose(self.recurrent_kernel, 0, 1), bias, None, reverse=self.go_backwards)
@@ -307,15 +308,15 @@ class GRU(_RNNBase):
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def _can_fuse(self, mask, training):
-        return self.reset_after and super()._can_fuse(mask, training)
+    def _runs_as_layer(self, mask, training):
+        return self.reset_after and super()._runs_as_layer(mask, training)
 
     def _torch_order(self, w):
         """Gate blocks z, r, h (Keras) -> r, z, n (PyTorch) along the last axis."""
         H = self.units
         return F.cat([w[..., H : 2 * H], w[..., :H], w[..., 2 * H :]], dim=-1)
 
-    def _fused(self, xt, states):
+    def _layer(self, xt, states):
         w_ih = F.transpose(self._torch_order(self.kernel), 0, 1)  # (3H, I)
         w_hh = F.transpose(self._torch_order(self.recurrent_kernel), 0, 1)  # (3H, H)
         b_ih = b_hh = None
