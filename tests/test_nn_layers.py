@@ -93,7 +93,6 @@ def test_layer_matches_torch(name, make, shape, integer, training):
 def test_default_init_bounds(make, bound):
     """PyTorch's default: kaiming_uniform(a=√5) for weights gives U(−1/√fan_in, 1/√fan_in);
     the bias has the same bound."""
-    minidl.manual_seed(0)  # the spread check below fails for about 1 draw in 100: not left to test order
     layer = make()
     for p in (layer.weight, layer.bias):
         assert np.abs(p.detach().numpy()).max() <= bound + 1e-7
