@@ -18,8 +18,40 @@ from . import (  # noqa: E402
 )
 from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Device as device
+from .creation import (
+    arange,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    randperm,
+    zeros,
+    zeros_like,
+)
 from .dispatch import is_reference_mode, reference_mode
-from .dtypes import promote_types, result_type
+from .dtypes import (
+    bool_,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    result_type,
+    set_default_dtype,
+    uint8,
+)
 from .functional import (  # noqa: E402
     abs,
     amax,
@@ -59,39 +91,7 @@ from .functional import (  # noqa: E402
 )
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
 from .serialization import FileFormatError, load, save  # noqa: E402
-from .tensor import (
-    Tensor,
-    arange,
-    as_tensor,
-    bool_,
-    empty,
-    empty_like,
-    eye,
-    float16,
-    float32,
-    float64,
-    from_numpy,
-    full,
-    full_like,
-    get_default_dtype,
-    int8,
-    int16,
-    int32,
-    int64,
-    linspace,
-    manual_seed,
-    ones,
-    ones_like,
-    rand,
-    randint,
-    randn,
-    randperm,
-    set_default_dtype,
-    tensor,
-    uint8,
-    zeros,
-    zeros_like,
-)
+from .tensor import Tensor, as_tensor, from_numpy, tensor
 
 bool = bool_  # noqa: A001 - PyTorch's name for the bool dtype
 half, float, double = float16, float32, float64  # noqa: A001

@@ -14,105 +14,20 @@ explicit stack, so a chain of any length works without recursion.
 
 from __future__ import annotations
 
-import functools
 import numbers
-import threading
 import weakref
 
 from .backend import get_array_module
-
-_state = threading.local()
-
-
-def is_grad_enabled() -> bool:
-    """True when operations are being recorded for differentiation."""
-    return getattr(_state, "grad_enabled", True)
-
-
-def _set_grad_enabled(mode: bool) -> bool:
-    previous = is_grad_enabled()
-    _state.grad_enabled = bool(mode)
-    return previous
-
-
-def _anomaly_enabled() -> bool:
-    return getattr(_state, "anomaly", False)
-
-
-class _GradMode:
-    """Context manager and decorator that sets grad mode for its body."""
-
-    mode = True
-    bare_decorator = False  # ``@no_grad`` as well as ``@no_grad()``, as in PyTorch
-
-    def __new__(cls, *args, **kwargs):
-        if cls.bare_decorator and len(args) == 1 and not kwargs and callable(args[0]):
-            return cls()(args[0])
-        return super().__new__(cls)
-
-    def __enter__(self):
-        self._previous = _set_grad_enabled(self.mode)
-        return self
-
-    def __exit__(self, *exc):
-        _set_grad_enabled(self._previous)
-        return False
-
-    def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(_GradMode):
-    """Run a block (or a decorated function) without recording the graph: ``with no_grad(): ...``."""
-
-    mode = False
-    bare_decorator = True
-
-
-class enable_grad(_GradMode):
-    """Record the graph inside a block even where an outer ``no_grad`` turned it off."""
-
-    mode = True
-    bare_decorator = True
-
-
-class set_grad_enabled(_GradMode):
-    """``with set_grad_enabled(flag):`` records the graph when ``flag`` is true."""
-
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-
-    def __call__(self, fn):
-        mode = self.mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class detect_anomaly:
-    """Within this block, the first NaN or inf produced by an op's forward or backward raises
-    a ``FloatingPointError`` that names the op."""
-
-    def __init__(self, mode: bool = True):
-        self.mode = mode
-
-    def __enter__(self):
-        self._previous = _anomaly_enabled()
-        _state.anomaly = self.mode
-        return self
-
-    def __exit__(self, *exc):
-        _state.anomaly = self._previous
-        return False
+from .grad_mode import (  # noqa: F401  (minidl.autograd.no_grad etc. are their public names)
+    _anomaly_enabled,
+    _set_grad_enabled,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .tensor import Tensor
 
 
 def _check_finite(fn_name: str, phase: str, array, what: str):
@@ -305,94 +220,134 @@ def _producers(fn):
     return [t.grad_fn for t in fn.inputs if t is not None and t.grad_fn is not None]
 
 
+class _BackwardPass:
+    """One walk of the graph from ``outputs`` back to the leaves.
+
+    ``grads`` holds, for each Function reached so far, the sum of the gradients of its output;
+    a Function runs its backward once all its consumers have added theirs (reverse topological
+    order). ``handed`` is the memory already given to some ``.grad`` (no two leaves may share
+    it). With ``capture`` (``grad()``), the gradients of those tensors are collected in
+    ``results`` instead of being accumulated into the leaves' ``.grad``.
+    """
+
+    def __init__(self, grad_outputs, retain_graph, create_graph, capture=None):
+        self.retain_graph, self.create_graph, self.capture = retain_graph, create_graph, capture
+        self.grads = {}  # Function -> gradient of its output
+        self.handed = {_memory_key(g.data) for g in grad_outputs}  # memory a leaf's .grad must not share
+        self.leaf_grads = {}  # id(leaf) -> gradient (capture mode)
+        self.captured_nodes = {}  # Function -> indices of the captured tensors it produced
+        self.capture_ids = None
+        self.results = None
+        if capture is not None:
+            for i, t in enumerate(capture):
+                if t.grad_fn is not None:
+                    self.captured_nodes.setdefault(t.grad_fn, []).append(i)
+            self.capture_ids = {id(t) for t in capture}
+            self.results = [None] * len(capture)
+
+    def seed(self, outputs, grad_outputs):
+        """Hand each output its gradient; the Functions that made them (the roots)."""
+        roots = []
+        for out, g in zip(outputs, grad_outputs):
+            if out.grad_fn is None:
+                self._reach_leaf(out, g, requested=True)
+                continue
+            self._add_to(out.grad_fn, g)
+            roots.append(out.grad_fn)
+        return roots
+
+    def run(self, roots):
+        """Run the backwards in reverse topological order (consumers before producers)."""
+        order = topological_order(roots, _producers)
+        # grad(): run only the backwards that lead to a requested input, as torch.autograd.grad does
+        # (a gradient asked of a non-leaf stops there; the graph above it is neither run nor freed)
+        runs = None if self.capture is None else _leading_to(order, self.captured_nodes, self.capture_ids)
+        anomaly = _anomaly_enabled()
+        with set_grad_enabled(self.create_graph):
+            for fn in order:
+                dy = self.grads.pop(fn, None)
+                if dy is None:
+                    continue
+                for i in self.captured_nodes.get(fn, ()):
+                    self.results[i] = dy
+                if runs is not None and fn not in runs:
+                    continue
+                self._keep_retained_grad(fn, dy)
+                self._send_to_inputs(fn, self._input_gradients(fn, dy, anomaly), anomaly)
+
+    def captured(self):
+        """The gradients of the captured tensors (None where a tensor got none)."""
+        for i, t in enumerate(self.capture):
+            if t.grad_fn is None:
+                self.results[i] = self.leaf_grads.get(id(t))
+        return self.results
+
+    # ---- the steps of one Function ---------------------------------------------------
+    def _keep_retained_grad(self, fn, dy):
+        """``retain_grad()`` on fn's output: add its gradient to that tensor's ``.grad``."""
+        if fn._retained is None:
+            return
+        owner = fn._retained()
+        if owner is not None:  # a retained gradient accumulates, as a leaf's does
+            g = dy if self.create_graph else dy.detach()
+            if owner.grad is not None:
+                g = owner.grad + g if self.create_graph else Tensor._make(owner.grad.data + g.data, False)
+            owner.grad = g
+            self.handed.add(_memory_key(g.data))
+
+    def _input_gradients(self, fn, dy, anomaly):
+        """``fn.backward(dy)`` as a tuple with one entry per input; frees fn's saved values
+        unless the graph is retained."""
+        input_grads = _backward_under_anomaly(fn, dy) if anomaly else fn.backward(dy)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) != len(fn.inputs):
+            raise RuntimeError(f"{fn.name}.backward returned {len(input_grads)} gradients for {len(fn.inputs)} inputs")
+        if not self.retain_graph:
+            fn._saved = ()
+            fn._freed = True
+        return input_grads
+
+    def _send_to_inputs(self, fn, input_grads, anomaly):
+        """Each input's gradient, summed to its shape and cast to its dtype, goes to the Function
+        that produced the input, or to the leaf."""
+        for t, g, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
+            if not needed or g is None:
+                continue
+            if not isinstance(g, Tensor):
+                g = Tensor._make(g, False)
+            if g.shape != t.shape:
+                g = _sum_to_shape(g, t.shape)
+            if g.dtype != t.dtype:
+                g = g.to(t.dtype)
+            if anomaly:
+                _check_finite(fn.name, "backward", g.data, f"the gradient of an input of shape {t.shape}")
+            if t.grad_fn is not None:
+                self._add_to(t.grad_fn, g)
+            else:
+                self._reach_leaf(t, g, requested=self.capture is None or id(t) in self.capture_ids)
+
+    def _add_to(self, fn, g):
+        self.grads[fn] = g if fn not in self.grads else self.grads[fn] + g
+
+    def _reach_leaf(self, t, g, requested):
+        """A gradient reaching leaf ``t``: into ``t.grad``, or (capture mode) collected when
+        ``t`` is requested."""
+        if self.capture is None:
+            _accumulate_leaf(t, g, self.create_graph, self.handed)
+        elif requested:
+            self.leaf_grads[id(t)] = g if id(t) not in self.leaf_grads else self.leaf_grads[id(t)] + g
+
+
 def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None):
-    """Propagate ``grad_outputs`` from ``outputs`` through the graph.
+    """Propagate ``grad_outputs`` from ``outputs`` through the graph (see ``_BackwardPass``).
 
     With ``capture`` (a list of Tensors) the gradients of those tensors are returned instead of
     being accumulated into the leaves' ``.grad``.
     """
-    grads = {}  # Function -> gradient of its output
-    handed = {_memory_key(g.data) for g in grad_outputs}  # memory a leaf's .grad must not share
-    leaf_grads = {}  # id(leaf) -> gradient (capture mode)
-    captured_nodes = {}
-    if capture is not None:
-        for i, t in enumerate(capture):
-            if t.grad_fn is not None:
-                captured_nodes.setdefault(t.grad_fn, []).append(i)
-    capture_ids = {id(t) for t in capture} if capture is not None else None
-    results = [None] * len(capture) if capture is not None else None
-
-    roots = []
-    for out, g in zip(outputs, grad_outputs):
-        if out.grad_fn is None:
-            if capture is None:
-                _accumulate_leaf(out, g, create_graph, handed)
-            else:
-                leaf_grads[id(out)] = g if id(out) not in leaf_grads else leaf_grads[id(out)] + g
-            continue
-        fn = out.grad_fn
-        grads[fn] = g if fn not in grads else grads[fn] + g
-        roots.append(fn)
-
-    anomaly = _anomaly_enabled()
-    order = topological_order(roots, _producers)
-    # grad(): run only the backwards that lead to a requested input, as torch.autograd.grad does
-    # (a gradient asked of a non-leaf stops there; the graph above it is neither run nor freed)
-    runs = None if capture is None else _leading_to(order, captured_nodes, capture_ids)
-    with set_grad_enabled(create_graph):
-        for fn in order:
-            dy = grads.pop(fn, None)
-            if dy is None:
-                continue
-            if fn in captured_nodes:
-                for i in captured_nodes[fn]:
-                    results[i] = dy
-            if runs is not None and fn not in runs:
-                continue
-            if fn._retained is not None:
-                owner = fn._retained()
-                if owner is not None:  # a retained gradient accumulates, as a leaf's does
-                    g = dy if create_graph else dy.detach()
-                    if owner.grad is not None:
-                        g = owner.grad + g if create_graph else Tensor._make(owner.grad.data + g.data, False)
-                    owner.grad = g
-                    handed.add(_memory_key(g.data))
-            if anomaly:
-                input_grads = _backward_under_anomaly(fn, dy)
-            else:
-                input_grads = fn.backward(dy)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            if len(input_grads) != len(fn.inputs):
-                raise RuntimeError(
-                    f"{fn.name}.backward returned {len(input_grads)} gradients for {len(fn.inputs)} inputs"
-                )
-            if not retain_graph:
-                fn._saved = ()
-                fn._freed = True
-            for t, g, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
-                if not needed or g is None:
-                    continue
-                if not isinstance(g, Tensor):
-                    g = Tensor._make(g, False)
-                if g.shape != t.shape:
-                    g = _sum_to_shape(g, t.shape)
-                if g.dtype != t.dtype:
-                    g = g.to(t.dtype)
-                if anomaly:
-                    _check_finite(fn.name, "backward", g.data, f"the gradient of an input of shape {t.shape}")
-                src = t.grad_fn
-                if src is not None:
-                    grads[src] = g if src not in grads else grads[src] + g
-                elif capture is None:
-                    _accumulate_leaf(t, g, create_graph, handed)
-                elif id(t) in capture_ids:
-                    leaf_grads[id(t)] = g if id(t) not in leaf_grads else leaf_grads[id(t)] + g
-    if capture is not None:
-        for i, t in enumerate(capture):
-            if t.grad_fn is None:
-                results[i] = leaf_grads.get(id(t))
-    return results
+    walk = _BackwardPass(grad_outputs, retain_graph, create_graph, capture)
+    walk.run(walk.seed(outputs, grad_outputs))
+    return walk.captured() if capture is not None else None
 
 
 def _leading_to(order, captured_nodes, capture_ids):
@@ -505,5 +460,3 @@ def _make_grads(outputs, grad_outputs, where):
         result.append(g)
     return result
 
-
-from .tensor import Tensor  # noqa: E402  (tensor.py needs Function defined first)

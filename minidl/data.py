@@ -22,7 +22,8 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .tensor import Tensor, as_tensor, get_default_dtype, int64
+from .dtypes import get_default_dtype, int64
+from .tensor import Tensor, as_tensor
 
 
 class Dataset:

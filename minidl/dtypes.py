@@ -1,5 +1,7 @@
-"""dtype rules on host metadata: PyTorch's type promotion, NumPy scalars seen as Python numbers,
-and the floating-point error state of NumPy kernels.
+"""dtypes: the names minidl gives them (PyTorch's: ``float32``, ``int64``, ``bool_`` ...), the
+default floating dtype that Python floats and ``rand``/``zeros``/... produce, and the dtype rules
+on host metadata: PyTorch's type promotion, NumPy scalars seen as Python numbers, and the
+floating-point error state of NumPy kernels.
 
 PyTorch and NumPy promote differently (int64 with float16 is float16 in PyTorch, float64 in
 NumPy; a 0-d tensor never widens a tensor with dims of the same category), so the elementwise
@@ -13,11 +15,46 @@ import numbers
 
 import numpy
 
+float16 = numpy.dtype("float16")
+float32 = numpy.dtype("float32")
+float64 = numpy.dtype("float64")
+int8 = numpy.dtype("int8")
+int16 = numpy.dtype("int16")
+int32 = numpy.dtype("int32")
+int64 = numpy.dtype("int64")
+uint8 = numpy.dtype("uint8")
+bool_ = numpy.dtype("bool")
 
-def _default_float():
-    from .tensor import get_default_dtype  # tensor.py imports the ops, which import this module
+_default_dtype = [float32]
 
-    return get_default_dtype()
+
+def get_default_dtype():
+    """The dtype that Python floats and ``rand``/``zeros``/... produce (float32 unless changed)."""
+    return _default_dtype[0]
+
+
+def set_default_dtype(dtype):
+    """Change the default floating dtype (float32 or float64), as ``torch.set_default_dtype``."""
+    dtype = numpy.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {dtype}")
+    _default_dtype[0] = dtype
+
+
+def check_grad_dtype(dtype, where):
+    """Raise unless ``dtype`` can carry gradients (floating or complex); ``where`` names the caller."""
+    if dtype.kind not in "fc":
+        raise RuntimeError(
+            f"{where}: only floating point tensors can require gradients, got dtype {dtype} "
+            "(labels, indices and masks are integer or bool tensors without gradients)"
+        )
+
+
+def resolve_dtype(dtype, floating_default=True):
+    """``dtype`` as a NumPy dtype; ``None`` is the default floating dtype (or stays None)."""
+    if dtype is None:
+        return get_default_dtype() if floating_default else None
+    return numpy.dtype(dtype)
 
 
 def is_bool_scalar(x):
@@ -84,7 +121,7 @@ def operand_dtype(x):
     if isinstance(x, (numbers.Integral, numpy.integer)):
         return 0, numpy.dtype("int64")
     if isinstance(x, (numbers.Real, numpy.floating)):
-        return 0, _default_float()
+        return 0, get_default_dtype()
     raise TypeError(f"unsupported operand of type {type(x).__name__} (expected a Tensor or a number)")
 
 

@@ -20,7 +20,8 @@ import numpy
 
 from . import backend
 from .autograd import enable_grad, grad, no_grad
-from .tensor import Tensor, float64
+from .dtypes import float64
+from .tensor import Tensor
 
 
 class GradcheckError(RuntimeError):

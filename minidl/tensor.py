@@ -2,8 +2,16 @@
 
 Names and semantics follow PyTorch: ``requires_grad``, ``grad``, ``grad_fn``, ``is_leaf``,
 ``backward()``, ``dim``/``keepdim`` reductions, ``reshape``/``permute``/``expand`` and so on.
-Every differentiable method forwards to ``minidl.functional``, where the op and its
-equations live.
+
+The layers, in the order they import each other (nothing imports upward):
+
+    backend           the array module of an array, devices
+    dtypes, grad_mode the dtypes and the default dtype; whether the graph is being recorded
+    tensor (here)     the data structure, and ``tensor(data)`` that copies data into one
+    creation          zeros, ones, arange, rand, ...
+    autograd          Function (forward/backward) and the backward pass over the graph
+    functional        the ops; functional/tensor_methods.py binds ``+``, ``@``, ``.sum()``, ...
+                      to Tensor, the one place where the class learns its operators
 """
 
 from __future__ import annotations
@@ -14,39 +22,22 @@ import numpy
 
 from . import backend
 from .backend import CPU, Device
-
-float16 = numpy.dtype("float16")
-float32 = numpy.dtype("float32")
-float64 = numpy.dtype("float64")
-int8 = numpy.dtype("int8")
-int16 = numpy.dtype("int16")
-int32 = numpy.dtype("int32")
-int64 = numpy.dtype("int64")
-uint8 = numpy.dtype("uint8")
-bool_ = numpy.dtype("bool")
-
-_default_dtype = [float32]
-
-
-def get_default_dtype():
-    """The dtype that Python floats and ``rand``/``zeros``/... produce (float32 unless changed)."""
-    return _default_dtype[0]
-
-
-def set_default_dtype(dtype):
-    """Change the default floating dtype (float32 or float64), as ``torch.set_default_dtype``."""
-    dtype = numpy.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {dtype}")
-    _default_dtype[0] = dtype
-
-
-def _check_grad_dtype(dtype, where):
-    if dtype.kind not in "fc":
-        raise RuntimeError(
-            f"{where}: only floating point tensors can require gradients, got dtype {dtype} "
-            "(labels, indices and masks are integer or bool tensors without gradients)"
-        )
+from .dtypes import (  # noqa: F401  (also importable from here: minidl.tensor's names before dtypes.py)
+    bool_,
+    check_grad_dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    result_type,
+    set_default_dtype,
+    uint8,
+)
+from .grad_mode import is_grad_enabled
 
 
 class Tensor:
@@ -55,6 +46,10 @@ class Tensor:
     ``data`` is the underlying NumPy (device "cpu") or CuPy (device "cuda") array. A leaf
     created by the user with ``requires_grad=True`` accumulates gradients in ``grad`` when
     ``backward()`` is called on something computed from it.
+
+    This class is the data structure. Its operators and the methods that compute (``a + b``,
+    ``a @ b``, ``a[i]``, ``a.sum()``, ``a.to(...)``, ``a.backward()``) are differentiable ops of
+    ``minidl.functional``; ``minidl/functional/tensor_methods.py`` binds them to this class.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_version", "__weakref__")
@@ -153,15 +148,15 @@ class Tensor:
         return backend.as_numpy(self.data).tolist()
 
     def __float__(self):
-        return builtins_float(self.item())
+        return float(self.item())
 
     def __int__(self):
-        return builtins_int(self.item())
+        return int(self.item())
 
     def __index__(self):
         if self.dtype.kind not in "iu" or self.numel() != 1:
             raise TypeError(f"only integer tensors of a single element can be used as an index, got {self.dtype}")
-        return builtins_int(self.item())
+        return int(self.item())
 
     def __bool__(self):
         if self.numel() != 1:
@@ -196,9 +191,9 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ---- autograd --------------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph=None, create_graph=False):
-        """Accumulate d(self)/d(leaf) · gradient into the ``grad`` of every leaf that requires it."""
-        autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+    def is_contiguous(self):
+        """True when the elements lie in memory in row-major order without gaps."""
+        return bool(self.data.flags.c_contiguous)
 
     def detach(self):
         """The same data, cut from the graph (shares memory and version counter)."""
@@ -213,7 +208,7 @@ class Tensor:
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad:
-            _check_grad_dtype(self.dtype, "requires_grad_")
+            check_grad_dtype(self.dtype, "requires_grad_")
         if not self.is_leaf and not requires_grad:
             raise RuntimeError("requires_grad_(False): only leaf tensors can stop requiring grad; use detach()")
         self.requires_grad = requires_grad
@@ -233,69 +228,8 @@ class Tensor:
     def retains_grad(self):
         return self.grad_fn is not None and self.grad_fn._retained is not None
 
-    def clone(self):
-        return F.clone(self)
-
-    def is_contiguous(self):
-        """True when the elements lie in memory in row-major order without gaps."""
-        return bool(self.data.flags.c_contiguous)
-
-    def contiguous(self):
-        """This tensor if it is contiguous, otherwise a contiguous copy (as in PyTorch)."""
-        return self if self.is_contiguous() else F.clone(self)
-
-    # ---- devices and dtypes ----------------------------------------------------------
-    def to(self, *args, dtype=None, device=None, copy=False):
-        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``; differentiable."""
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, (str, Device)):
-                device = a
-            else:
-                dtype = a
-        out = self
-        if dtype is not None and numpy.dtype(dtype) != self.dtype:
-            out = F.cast(out, numpy.dtype(dtype))
-        if device is not None and Device(device) != self.device:
-            out = F.to_device(out, Device(device))
-        if copy and out is self:
-            out = self.clone()
-        return out
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self, device=None):
-        if device is None:
-            return self.to("cuda")
-        return self.to(f"cuda:{device}" if isinstance(device, numbers.Integral) else device)
-
-    def float(self):
-        return self.to(float32)
-
-    def double(self):
-        return self.to(float64)
-
-    def half(self):
-        return self.to(float16)
-
-    def long(self):
-        return self.to(int64)
-
-    def int(self):
-        return self.to(int32)
-
-    def bool(self):
-        return self.to(bool_)
-
-    def type(self, dtype=None):
-        return str(self.dtype) if dtype is None else self.to(dtype)
-
     # ---- in-place updates (only where no graph is being recorded through them) -------
     def _check_inplace(self, op):
-        from .autograd import is_grad_enabled
-
         if self.requires_grad and is_grad_enabled():
             if self.is_leaf:
                 raise RuntimeError(
@@ -332,7 +266,7 @@ class Tensor:
         (PyTorch: "result type Float can't be cast to the desired output type Long")."""
         if hasattr(other, "shape"):
             self._check_fits(op, other.shape)
-        result = F.result_type(self, other)
+        result = result_type(self, other)
         if true_division and result.kind in "biu":
             result = get_default_dtype()
         rank = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
@@ -341,9 +275,9 @@ class Tensor:
                 f"{op}: result type {result} can't be cast to the desired output type {self.dtype} "
                 f"(in-place op on a tensor of shape {self.shape})"
             )
-        if op in ("-=", "sub_") and "b" in (self.dtype.kind, F.result_type(other).kind):
+        if op in ("-=", "sub_") and "b" in (self.dtype.kind, result_type(other).kind):
             raise RuntimeError(f"{op}: subtraction with a bool tensor is not supported (this tensor: {self.dtype}, "
-                               f"shape {self.shape}; the operand: {F.result_type(other)}); use ~ or logical_not")
+                               f"shape {self.shape}; the operand: {result_type(other)}); use ~ or logical_not")
 
     def _bump(self):
         self._version[0] += 1
@@ -452,262 +386,8 @@ class Tensor:
             raise type(exc)(f"__setitem__: {exc} (tensor of shape {self.shape}, value of shape {shape})") from None
         self._bump()
 
-    # ---- arithmetic ------------------------------------------------------------------
-    def __add__(self, other):
-        return F.add(self, other)
 
-    def __radd__(self, other):
-        return F.add(other, self)
-
-    def __sub__(self, other):
-        return F.sub(self, other)
-
-    def __rsub__(self, other):
-        return F.sub(other, self)
-
-    def __mul__(self, other):
-        return F.mul(self, other)
-
-    def __rmul__(self, other):
-        return F.mul(other, self)
-
-    def __truediv__(self, other):
-        return F.div(self, other)
-
-    def __rtruediv__(self, other):
-        return F.div(other, self)
-
-    def __floordiv__(self, other):
-        return F.floor_divide(self, other)
-
-    def __rfloordiv__(self, other):
-        return F.floor_divide(other, self)
-
-    def __mod__(self, other):
-        return F.remainder(self, other)
-
-    def __rmod__(self, other):
-        return F.remainder(other, self)
-
-    def __pow__(self, other):
-        return F.pow(self, other)
-
-    def __rpow__(self, other):
-        return F.pow(other, self)
-
-    def __neg__(self):
-        return F.neg(self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return F.abs(self)
-
-    def __matmul__(self, other):
-        return F.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return F.matmul(other, self)
-
-    def __getitem__(self, index):
-        return F.getitem(self, index)
-
-    # comparisons give bool tensors and no gradient
-    def __eq__(self, other):
-        return F.eq(self, other)
-
-    def __ne__(self, other):
-        return F.ne(self, other)
-
-    def __lt__(self, other):
-        return F.lt(self, other)
-
-    def __le__(self, other):
-        return F.le(self, other)
-
-    def __gt__(self, other):
-        return F.gt(self, other)
-
-    def __ge__(self, other):
-        return F.ge(self, other)
-
-    def __invert__(self):
-        return F.logical_not(self)
-
-    def __and__(self, other):
-        return F.logical_and(self, other)
-
-    def __or__(self, other):
-        return F.logical_or(self, other)
-
-    def add(self, other, alpha=1):
-        return F.add(self, other if alpha == 1 else F.mul(other, alpha))
-
-    def sub(self, other, alpha=1):
-        return F.sub(self, other if alpha == 1 else F.mul(other, alpha))
-
-    def mul(self, other):
-        return F.mul(self, other)
-
-    def div(self, other):
-        return F.div(self, other)
-
-    def pow(self, other):
-        return F.pow(self, other)
-
-    def matmul(self, other):
-        return F.matmul(self, other)
-
-    def eq(self, other):
-        return F.eq(self, other)
-
-    # ---- elementwise -----------------------------------------------------------------
-    def exp(self):
-        return F.exp(self)
-
-    def log(self):
-        return F.log(self)
-
-    def sqrt(self):
-        return F.sqrt(self)
-
-    def abs(self):
-        return F.abs(self)
-
-    def sin(self):
-        return F.sin(self)
-
-    def cos(self):
-        return F.cos(self)
-
-    def tanh(self):
-        return F.tanh(self)
-
-    def sigmoid(self):
-        return F.sigmoid(self)
-
-    def relu(self):
-        return F.relu(self)
-
-    def maximum(self, other):
-        return F.maximum(self, other)
-
-    def minimum(self, other):
-        return F.minimum(self, other)
-
-    def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
-        return F.clamp(self, min, max)
-
-    clip = clamp
-
-    def where(self, condition, other):
-        return F.where(condition, self, other)
-
-    def masked_fill(self, mask, value):
-        return F.masked_fill(self, mask, value)
-
-    # ---- reductions ------------------------------------------------------------------
-    def sum(self, dim=None, keepdim=False):
-        return F.sum(self, dim, keepdim)
-
-    def mean(self, dim=None, keepdim=False):
-        return F.mean(self, dim, keepdim)
-
-    def max(self, dim=None, keepdim=False):
-        return F.max(self, dim, keepdim)
-
-    def min(self, dim=None, keepdim=False):
-        return F.min(self, dim, keepdim)
-
-    def amax(self, dim=None, keepdim=False):
-        return F.amax(self, dim, keepdim)
-
-    def amin(self, dim=None, keepdim=False):
-        return F.amin(self, dim, keepdim)
-
-    def var(self, dim=None, keepdim=False, correction=1, unbiased=None):
-        return F.var(self, dim, keepdim, correction=correction, unbiased=unbiased)
-
-    def std(self, dim=None, keepdim=False, correction=1, unbiased=None):
-        return F.std(self, dim, keepdim, correction=correction, unbiased=unbiased)
-
-    def logsumexp(self, dim, keepdim=False):
-        return F.logsumexp(self, dim, keepdim)
-
-    def argmax(self, dim=None, keepdim=False):
-        return F.argmax(self, dim, keepdim)
-
-    def argmin(self, dim=None, keepdim=False):
-        return F.argmin(self, dim, keepdim)
-
-    def softmax(self, dim):
-        from .functional import activation
-
-        return activation.softmax(self, dim)
-
-    def log_softmax(self, dim):
-        from .functional import activation
-
-        return activation.log_softmax(self, dim)
-
-    # ---- shape -----------------------------------------------------------------------
-    def reshape(self, *shape):
-        return F.reshape(self, _shape_args(shape))
-
-    def view(self, *shape):
-        return F.view(self, _shape_args(shape))
-
-    def view_as(self, other):
-        return F.reshape(self, other.shape)
-
-    def transpose(self, dim0, dim1):
-        return F.transpose(self, dim0, dim1)
-
-    def t(self):
-        """The transpose of a tensor of at most 2 dims (as ``torch.Tensor.t``)."""
-        if self.ndim > 2:
-            raise RuntimeError(f"t(): expects a tensor with <= 2 dimensions, got shape {self.shape}; use transpose")
-        return self if self.ndim < 2 else F.transpose(self, 0, 1)
-
-    def narrow(self, dim, start, length):
-        return F.narrow(self, dim, start, length)
-
-    def select(self, dim, index):
-        return F.select(self, dim, index)
-
-    def permute(self, *dims):
-        return F.permute(self, _shape_args(dims))
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return F.flatten(self, start_dim, end_dim)
-
-    def squeeze(self, dim=None):
-        return F.squeeze(self, dim)
-
-    def unsqueeze(self, dim):
-        return F.unsqueeze(self, dim)
-
-    def expand(self, *shape):
-        return F.expand(self, _shape_args(shape))
-
-    def expand_as(self, other):
-        return F.expand(self, other.shape)
-
-    def broadcast_to(self, shape):
-        return F.broadcast_to(self, shape)
-
-    def split(self, split_size_or_sections, dim=0):
-        return F.split(self, split_size_or_sections, dim)
-
-    def chunk(self, chunks, dim=0):
-        return F.chunk(self, chunks, dim)
-
-    def repeat(self, *sizes):
-        return F.repeat(self, _shape_args(sizes))
-
-
-def _shape_args(args):
+def shape_args(args):
     """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         return tuple(args[0])
@@ -721,28 +401,6 @@ def _index_arrays(index):
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     return index
-
-
-import builtins  # noqa: E402
-
-builtins_float, builtins_int = builtins.float, builtins.int
-
-
-# ---- creation ----------------------------------------------------------------------------
-def _resolve_dtype(dtype, floating_default=True):
-    if dtype is None:
-        return get_default_dtype() if floating_default else None
-    return numpy.dtype(dtype)
-
-
-def _place(array, device, requires_grad, where):
-    if device is not None:
-        device = Device(device)
-        if device.type != "cpu":
-            array = backend.to_device(array, device)
-    if requires_grad:
-        _check_grad_dtype(array.dtype, where)
-    return Tensor._make(array, bool(requires_grad))
 
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
@@ -768,7 +426,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
             raise TypeError(f"tensor(): can't make a tensor from {type(data).__name__} (dtype {array.dtype})")
     if dtype is not None:
         array = array.astype(numpy.dtype(dtype), copy=False)
-    return _place(array, device, requires_grad, "tensor")
+    return new_leaf(array, device, requires_grad, "tensor")
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -776,7 +434,7 @@ def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         return data.to(*(a for a in (device, dtype) if a is not None))
     if isinstance(data, numpy.ndarray) and (dtype is None or numpy.dtype(dtype) == data.dtype):
-        return _place(data, device, False, "as_tensor")
+        return new_leaf(data, device, False, "as_tensor")
     return tensor(data, dtype=dtype, device=device)
 
 
@@ -787,133 +445,12 @@ def from_numpy(array):
     return Tensor._make(array, False)
 
 
-def _xp_for(device):
-    return backend.array_module_for(Device(device) if device is not None else CPU)
-
-
-def _fill(shape, value, dtype, device, requires_grad, where):
-    shape = _shape_args(shape)
-    xp = _xp_for(device)
-    dev = Device(device) if device is not None else CPU
-    if dev.type == "cuda":
-        with xp.cuda.Device(dev.index):
-            array = xp.full(shape, value, dtype=_resolve_dtype(dtype))
-    else:
-        array = xp.full(shape, value, dtype=_resolve_dtype(dtype))
+def new_leaf(array, device, requires_grad, where):
+    """``array`` as a leaf Tensor on ``device`` (copied there if needed); ``where`` names the caller."""
+    if device is not None:
+        device = Device(device)
+        if device.type != "cpu":
+            array = backend.to_device(array, device)
     if requires_grad:
-        _check_grad_dtype(array.dtype, where)
+        check_grad_dtype(array.dtype, where)
     return Tensor._make(array, bool(requires_grad))
-
-
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return _fill(size, 0, dtype, device, requires_grad, "zeros")
-
-
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    """A tensor of ones."""
-    return _fill(size, 1, dtype, device, requires_grad, "ones")
-
-
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    """A new tensor (zero-filled here, as values are unspecified in PyTorch)."""
-    return _fill(size, 0, dtype, device, requires_grad, "empty")
-
-
-def full(size, fill_value, dtype=None, device=None, requires_grad=False):
-    """A tensor filled with ``fill_value`` (dtype from the value when not given)."""
-    if dtype is None and isinstance(fill_value, (bool, numpy.bool_)):
-        dtype = bool_
-    elif dtype is None and isinstance(fill_value, numbers.Integral):
-        dtype = int64
-    return _fill(size, fill_value, dtype, device, requires_grad, "full")
-
-
-def _like(t, value, dtype, device, requires_grad, where):
-    return _fill(t.shape, value, dtype or t.dtype, device or t.device, requires_grad, where)
-
-
-def zeros_like(t, dtype=None, device=None, requires_grad=False):
-    """Zeros with the shape (and by default dtype and device) of ``t``."""
-    return _like(t, 0, dtype, device, requires_grad, "zeros_like")
-
-
-def ones_like(t, dtype=None, device=None, requires_grad=False):
-    """Ones with the shape, dtype and device of ``t``."""
-    return _like(t, 1, dtype, device, requires_grad, "ones_like")
-
-
-def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
-    """``fill_value`` with the shape, dtype and device of ``t``."""
-    return _like(t, fill_value, dtype, device, requires_grad, "full_like")
-
-
-def empty_like(t, dtype=None, device=None, requires_grad=False):
-    """A new tensor with the shape, dtype and device of ``t``."""
-    return _like(t, 0, dtype, device, requires_grad, "empty_like")
-
-
-def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
-    """Values from ``start`` up to (not including) ``end``; int64 unless an argument is a float."""
-    if end is None:
-        start, end = 0, start
-    if dtype is None:
-        is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
-        dtype = int64 if is_int else get_default_dtype()
-    array = numpy.arange(start, end, step, dtype=numpy.dtype(dtype))
-    return _place(array, device, requires_grad, "arange")
-
-
-def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
-    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
-    array = numpy.linspace(start, end, steps, dtype=_resolve_dtype(dtype))
-    return _place(array, device, requires_grad, "linspace")
-
-
-def eye(n, m=None, dtype=None, device=None, requires_grad=False):
-    """The n×m identity matrix."""
-    return _place(numpy.eye(n, m, dtype=_resolve_dtype(dtype)), device, requires_grad, "eye")
-
-
-def _random(draw, size, dtype, device, requires_grad, where):
-    dev = Device(device) if device is not None else CPU
-    shape = _shape_args(size)
-    array = draw(backend.rng_for(dev), shape).astype(_resolve_dtype(dtype), copy=False)
-    if requires_grad:
-        _check_grad_dtype(array.dtype, where)
-    return Tensor._make(array, bool(requires_grad))
-
-
-def rand(*size, dtype=None, device=None, requires_grad=False):
-    """Uniform samples in [0, 1)."""
-    return _random(lambda g, s: g.random(s), size, dtype, device, requires_grad, "rand")
-
-
-def randn(*size, dtype=None, device=None, requires_grad=False):
-    """Standard normal samples."""
-    return _random(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad, "randn")
-
-
-def randint(low, high=None, size=None, dtype=None, device=None):
-    """Integers uniformly drawn from [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
-    if size is None:
-        if high is None:
-            raise TypeError("randint: size is required")
-        low, high, size = 0, low, high
-    elif high is None:
-        low, high = 0, low
-    return _random(lambda g, s: g.integers(low, high, size=s), size, dtype or int64, device, False, "randint")
-
-
-def randperm(n, device=None):
-    """A random permutation of 0..n-1 (int64)."""
-    return _random(lambda g, s: g.permutation(n), (n,), int64, device, False, "randperm")
-
-
-def manual_seed(seed: int):
-    """Seed every random generator minidl uses, so that runs repeat exactly."""
-    backend.manual_seed(seed)
-
-
-from . import autograd  # noqa: E402
-from . import functional as F  # noqa: E402

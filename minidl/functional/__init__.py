@@ -125,3 +125,6 @@ from .shape import (
     unsqueeze,
     view,
 )
+from .tensor_methods import bind_tensor_methods
+
+bind_tensor_methods()  # a + b, a.sum(), ... call the ops above (see tensor_methods.py)

@@ -14,7 +14,8 @@ from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..dispatch import reference_op
-from ..tensor import Tensor, float16, float32
+from ..dtypes import float16, float32
+from ..tensor import Tensor
 from ._common import normalize_dim
 from .elementwise import clamp, exp, log, relu, sigmoid, tanh, where
 from .reduce import amax

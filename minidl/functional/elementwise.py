@@ -16,6 +16,7 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..dtypes import (
     float_errors_ignored,
+    get_default_dtype,
     is_bool_scalar,
     is_number,
     kind_of,
@@ -23,7 +24,7 @@ from ..dtypes import (
     result_type,
     scalar_for,
 )
-from ..tensor import Tensor, get_default_dtype
+from ..tensor import Tensor
 from ._common import as_tensor_like, broadcast_shapes, data_of
 
 

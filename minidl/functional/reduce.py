@@ -20,7 +20,8 @@ from collections import namedtuple
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..tensor import Tensor, float16, float32, get_default_dtype, int64
+from ..dtypes import float16, float32, get_default_dtype, int64
+from ..tensor import Tensor
 from ._common import dropped_shape, normalize_dims, reduced_shape
 
 

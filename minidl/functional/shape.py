@@ -464,7 +464,7 @@ def pad(x, pad, mode="constant", value=0.0):
     if mode not in ("reflect", "replicate", "circular"):
         raise ValueError(f"pad: unknown mode {mode!r}")
     # the other modes only pick existing elements, so they are indexing (and its backward)
-    from ..tensor import arange
+    from ..creation import arange
 
     for d, (before, after) in enumerate(widths):
         if before == after == 0:

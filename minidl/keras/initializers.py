@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 
+from ..creation import empty as _empty
 from ..nn import init as _init
-from ..tensor import empty as _empty
 
 
 def compute_fans(shape):

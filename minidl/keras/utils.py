@@ -26,7 +26,7 @@ def to_categorical(y, num_classes=None, dtype="float32"):
 
 def set_random_seed(seed):
     """Seed minidl's generators (weights, dropout, shuffling) and NumPy's global one."""
-    from ..tensor import manual_seed
+    from ..creation import manual_seed
 
     manual_seed(int(seed))
     numpy.random.seed(int(seed) % 2**32)

@@ -11,14 +11,15 @@ import math
 from .. import backend
 from .. import functional as F
 from ..backend import Device
-from ..tensor import Tensor, empty
+from ..creation import empty
+from ..tensor import Tensor
 from . import init
 from .layers import Dropout, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter
 
 
 def _float_dtype(dtype):
-    from ..tensor import get_default_dtype
+    from ..dtypes import get_default_dtype
 
     return get_default_dtype() if dtype is None else dtype
 

@@ -27,7 +27,8 @@ import math
 from dataclasses import dataclass
 
 from .. import functional as F
-from ..tensor import Tensor, arange, tensor
+from ..creation import arange
+from ..tensor import Tensor, tensor
 from ..utils.checkpoint import checkpoint
 from . import init
 from .generation import KVCache, generate

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
-from ..tensor import empty, ones, zeros
+from ..creation import empty, ones, zeros
 from . import init
 from .module import Module, Parameter
 
@@ -21,7 +21,7 @@ def _single(v):
 
 
 def _float_dtype(dtype):
-    from ..tensor import get_default_dtype
+    from ..dtypes import get_default_dtype
 
     return get_default_dtype() if dtype is None else dtype
 

@@ -10,8 +10,9 @@ from collections import OrderedDict, namedtuple
 
 from .. import backend
 from ..autograd import no_grad
+from ..dtypes import check_grad_dtype
 from ..serialization import cast_exactly
-from ..tensor import Tensor, _check_grad_dtype
+from ..tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -23,7 +24,7 @@ class Parameter(Tensor):
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
-            from ..tensor import empty
+            from ..creation import empty
 
             data = empty(0)
         array = data.data if isinstance(data, Tensor) else data
@@ -32,7 +33,7 @@ class Parameter(Tensor):
 
             array = tensor(array).data
         if requires_grad:
-            _check_grad_dtype(array.dtype, "Parameter")
+            check_grad_dtype(array.dtype, "Parameter")
         p = cls._make(array, bool(requires_grad))
         return p
 

@@ -23,7 +23,9 @@ import numbers
 import warnings
 
 from .. import functional as F
-from ..tensor import Tensor, empty, get_default_dtype, zeros
+from ..creation import empty, zeros
+from ..dtypes import get_default_dtype
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
