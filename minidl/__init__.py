@@ -6,16 +6,18 @@
     x.grad          # tensor([2., 4.])
 """
 
-from . import (  # noqa: E402
-    autograd,  # noqa: E402
-    backend,
-    cuda,
-    data,
-    functional,  # noqa: E402
-    kernels,  # noqa: E402  (registers the fast kernels against their reference ops)
-    nn,
-    optim,
-)
+# The layers in data-flow order (DESIGN.md, enforced by tests/test_layout.py): each imports only
+# those before it. keras, datasets, viz, classroom, ... are imported on first use (__getattr__).
+# (minidl.tensor and minidl.gradcheck are the functions of those modules, imported below.)
+# isort: off
+from . import backend
+from . import dtypes, grad_mode, creation, autograd
+from . import dispatch, functional, kernels
+from . import nn, serialization
+from . import optim
+from . import data
+from . import cuda
+# isort: on
 from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Device as device
 from .creation import (
@@ -52,7 +54,7 @@ from .dtypes import (
     set_default_dtype,
     uint8,
 )
-from .functional import (  # noqa: E402
+from .functional import (
     abs,
     amax,
     amin,
@@ -89,8 +91,8 @@ from .functional import (  # noqa: E402
     var,
     where,
 )
-from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
-from .serialization import FileFormatError, load, save  # noqa: E402
+from .gradcheck import gradcheck, gradgradcheck
+from .serialization import FileFormatError, load, save
 from .tensor import Tensor, as_tensor, from_numpy, tensor
 
 bool = bool_  # noqa: A001 - PyTorch's name for the bool dtype
@@ -98,4 +100,16 @@ half, float, double = float16, float32, float64  # noqa: A001
 long, int = int64, int32  # noqa: A001
 
 __version__ = "0.1.0"
-from . import keras  # noqa: E402  (minidl.keras, the Keras-style facade)
+
+# Imported on first use, so that ``import minidl`` stays the core library.
+_ON_FIRST_USE = ("classroom", "datasets", "keras", "language_model", "testing", "tokenizers", "utils", "viz")
+
+
+def __getattr__(name):
+    """``minidl.keras`` (and the other packages in ``_ON_FIRST_USE``) without importing them
+    with ``minidl``: the first access imports the package."""
+    if name in _ON_FIRST_USE:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -208,6 +208,74 @@ def _stack_arrays(arrays, what):
     return backend.get_array_module(arrays[0]).stack(arrays)
 
 
+def _kinds(batch):
+    return sorted({type(b).__name__ for b in batch})
+
+
+def _collate_tensors(batch):
+    elem = batch[0]
+    if not all(isinstance(b, Tensor) for b in batch):
+        raise TypeError(f"default_collate: a batch mixes Tensors with {_kinds(batch)}")
+    if any(b.device != elem.device for b in batch):
+        raise ValueError("default_collate: samples are on different devices")
+    if any(b.requires_grad for b in batch):
+        _stack_arrays([b.data for b in batch], "Tensors")  # the shape check and its message
+        return F.stack(list(batch))
+    return Tensor._make(_stack_arrays([b.data for b in batch], "Tensors"), False)
+
+
+def _collate_arrays(batch):
+    if not all(isinstance(b, numpy.ndarray) for b in batch):
+        raise TypeError(f"default_collate: a batch mixes arrays with {_kinds(batch)}")
+    if batch[0].dtype.kind in "OUSV":
+        raise TypeError(f"default_collate: arrays of dtype {batch[0].dtype} cannot become a Tensor")
+    return Tensor._make(_stack_arrays(batch, "arrays"), False)
+
+
+def _collate_numbers(batch):
+    if not all(isinstance(b, (numbers.Number, numpy.generic)) for b in batch):
+        raise TypeError(f"default_collate: a batch mixes numbers with {_kinds(batch)}")
+    if all(isinstance(b, numpy.generic) for b in batch):
+        values = numpy.asarray(batch)
+    elif all(isinstance(b, (bool, numpy.bool_)) for b in batch):
+        values = numpy.asarray(batch, dtype=bool)
+    elif all(isinstance(b, numbers.Integral) for b in batch):
+        values = numpy.asarray(batch, dtype=int64)
+    elif all(isinstance(b, numbers.Real) for b in batch):
+        values = numpy.asarray(batch, dtype=get_default_dtype())
+    else:
+        raise TypeError(f"default_collate: cannot make a Tensor from numbers of types {_kinds(batch)}")
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"default_collate: numbers of dtype {values.dtype} cannot become a Tensor")
+    return Tensor._make(values, False)
+
+
+def _collate_mappings(batch):
+    elem = batch[0]
+    keys = list(elem.keys())
+    for i, b in enumerate(batch):
+        if not isinstance(b, Mapping) or set(b.keys()) != set(keys):
+            got = sorted(b.keys()) if isinstance(b, Mapping) else type(b).__name__
+            raise ValueError(f"default_collate: sample {i} has keys {got}, sample 0 has {sorted(keys)}")
+    out = {k: default_collate([b[k] for b in batch]) for k in keys}
+    try:
+        return type(elem)(out)
+    except TypeError:
+        return out
+
+
+def _collate_sequences(batch):
+    elem = batch[0]
+    for i, b in enumerate(batch):
+        if not isinstance(b, (tuple, list)) or len(b) != len(elem):
+            size = len(b) if isinstance(b, (tuple, list)) else type(b).__name__
+            raise ValueError(f"default_collate: sample {i} has {size} fields, sample 0 has {len(elem)}")
+    fields = [default_collate(list(samples)) for samples in zip(*batch)]
+    if hasattr(elem, "_fields"):  # a namedtuple
+        return type(elem)(*fields)
+    return tuple(fields) if isinstance(elem, tuple) else fields
+
+
 def default_collate(batch):
     """Merge a list of samples into one batch, recursively:
 
@@ -220,69 +288,18 @@ def default_collate(batch):
     if not isinstance(batch, Sequence) or len(batch) == 0:
         raise ValueError("default_collate: expected a non-empty list of samples")
     elem = batch[0]
-    kinds = {type(b) for b in batch}
-
     if isinstance(elem, Tensor):
-        if not all(isinstance(b, Tensor) for b in batch):
-            raise TypeError(f"default_collate: a batch mixes Tensors with {sorted(k.__name__ for k in kinds)}")
-        if any(b.device != elem.device for b in batch):
-            raise ValueError("default_collate: samples are on different devices")
-        if any(b.requires_grad for b in batch):
-            _stack_arrays([b.data for b in batch], "Tensors")  # the shape check and its message
-            return F.stack(list(batch))
-        return Tensor._make(_stack_arrays([b.data for b in batch], "Tensors"), False)
-
+        return _collate_tensors(batch)
     if isinstance(elem, numpy.ndarray):
-        if not all(isinstance(b, numpy.ndarray) for b in batch):
-            raise TypeError(f"default_collate: a batch mixes arrays with {sorted(k.__name__ for k in kinds)}")
-        if elem.dtype.kind in "OUSV":
-            raise TypeError(f"default_collate: arrays of dtype {elem.dtype} cannot become a Tensor")
-        return Tensor._make(_stack_arrays(batch, "arrays"), False)
-
+        return _collate_arrays(batch)
     if isinstance(elem, (str, bytes)):
         return list(batch)
-
     if isinstance(elem, (numbers.Number, numpy.generic)):
-        if not all(isinstance(b, (numbers.Number, numpy.generic)) for b in batch):
-            raise TypeError(f"default_collate: a batch mixes numbers with {sorted(k.__name__ for k in kinds)}")
-        if all(isinstance(b, numpy.generic) for b in batch):
-            values = numpy.asarray(batch)
-        elif all(isinstance(b, (bool, numpy.bool_)) for b in batch):
-            values = numpy.asarray(batch, dtype=bool)
-        elif all(isinstance(b, numbers.Integral) for b in batch):
-            values = numpy.asarray(batch, dtype=int64)
-        elif all(isinstance(b, numbers.Real) for b in batch):
-            values = numpy.asarray(batch, dtype=get_default_dtype())
-        else:
-            raise TypeError(
-                f"default_collate: cannot make a Tensor from numbers of types {sorted(k.__name__ for k in kinds)}"
-            )
-        if values.dtype.kind not in "biuf":
-            raise TypeError(f"default_collate: numbers of dtype {values.dtype} cannot become a Tensor")
-        return Tensor._make(values, False)
-
+        return _collate_numbers(batch)
     if isinstance(elem, Mapping):
-        keys = list(elem.keys())
-        for i, b in enumerate(batch):
-            if not isinstance(b, Mapping) or set(b.keys()) != set(keys):
-                got = sorted(b.keys()) if isinstance(b, Mapping) else type(b).__name__
-                raise ValueError(f"default_collate: sample {i} has keys {got}, sample 0 has {sorted(keys)}")
-        out = {k: default_collate([b[k] for b in batch]) for k in keys}
-        try:
-            return type(elem)(out)
-        except TypeError:
-            return out
-
+        return _collate_mappings(batch)
     if isinstance(elem, (tuple, list)):
-        for i, b in enumerate(batch):
-            if not isinstance(b, (tuple, list)) or len(b) != len(elem):
-                size = len(b) if isinstance(b, (tuple, list)) else type(b).__name__
-                raise ValueError(f"default_collate: sample {i} has {size} fields, sample 0 has {len(elem)}")
-        fields = [default_collate(list(samples)) for samples in zip(*batch)]
-        if hasattr(elem, "_fields"):  # a namedtuple
-            return type(elem)(*fields)
-        return tuple(fields) if isinstance(elem, tuple) else fields
-
+        return _collate_sequences(batch)
     raise TypeError(
         f"default_collate: samples must be Tensors, NumPy arrays, numbers, strings, dicts, tuples or lists; "
         f"got {type(elem).__name__}"

@@ -85,40 +85,22 @@ def _depths(nodes, edges, root_key):
     return depth
 
 
-def draw_graph(tensor: Tensor, names: dict | None = None, ax=None, show_values: bool = True):
-    """Draw the computational graph that produced ``tensor``; return the matplotlib Figure.
+_COL_W, _ROW_H, _BOX_W, _BOX_H = 3.8, 1.5, 3.2, 1.1  # graph layout, in data units
 
-    ``names`` maps labels to Tensors (``{"x": x, "w": w}``) to name some boxes. Op boxes
-    (orange) carry the Function's class name; tensor boxes (blue for leaves, grey otherwise)
-    carry the shape, the values when there are at most four, and ``grad`` when present (call
-    ``retain_grad()`` on intermediate tensors to keep theirs). One box per node; the figure's
-    ``minidl_nodes`` attribute lists the node labels in drawing order.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
 
-    if not isinstance(tensor, Tensor):
-        raise TypeError(f"draw_graph: expected a Tensor, got {type(tensor).__name__}")
-    label_of = {id(t): n for n, t in (names or {}).items()}
-    nodes, edges = _collect(tensor)
-    depth = _depths(nodes, edges, id(tensor))
-    max_depth = max(depth.values())
-    columns = {}
-    for k in nodes:  # insertion order: root first, then a depth-first walk
-        columns.setdefault(depth[k], []).append(k)
-
-    col_w, row_h, box_w, box_h = 3.8, 1.5, 3.2, 1.1
-    n_rows = max(len(c) for c in columns.values())
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * (max_depth + 1) * col_w / 1.6), max(2.5, 1.2 * n_rows)))
-    else:
-        fig = ax.figure
+def _positions(columns, max_depth):
+    """(x, y) of each node: one column per depth (the root on the right), rows centred."""
     pos = {}
     for d, keys in columns.items():
-        x = (max_depth - d) * col_w
+        x = (max_depth - d) * _COL_W
         for i, k in enumerate(keys):
-            y = (i - (len(keys) - 1) / 2) * row_h
-            pos[k] = (x, y)
+            pos[k] = (x, (i - (len(keys) - 1) / 2) * _ROW_H)
+    return pos
+
+
+def _draw_boxes(ax, nodes, pos, label_of, show_values):
+    """One box per node (ops orange, leaves blue, other tensors grey); the labels in order."""
+    from matplotlib.patches import FancyBboxPatch
 
     labels = []
     for k, (kind, obj) in nodes.items():
@@ -129,20 +111,54 @@ def draw_graph(tensor: Tensor, names: dict | None = None, ax=None, show_values: 
             text = _tensor_label(obj, label_of.get(k), show_values)
             face = "#c6dbef" if obj.grad_fn is None else "#e5e5e5"
         box = FancyBboxPatch(
-            (x - box_w / 2, y - box_h / 2), box_w, box_h,
+            (x - _BOX_W / 2, y - _BOX_H / 2), _BOX_W, _BOX_H,
             boxstyle="round,pad=0.05", facecolor=face, edgecolor="black", linewidth=1.0,
         )
         ax.add_patch(box)
         ax.text(x, y, text, ha="center", va="center", fontsize=7, family="monospace")
         labels.append(text)
+    return labels
+
+
+def _draw_edges(ax, edges, pos):
     for a, b in edges:
         (xa, ya), (xb, yb) = pos[a], pos[b]
         ax.annotate(
-            "", xy=(xb - box_w / 2, yb), xytext=(xa + box_w / 2, ya),
+            "", xy=(xb - _BOX_W / 2, yb), xytext=(xa + _BOX_W / 2, ya),
             arrowprops=dict(arrowstyle="->", color="#444444", shrinkA=2, shrinkB=2),
         )
-    ax.set_xlim(-col_w / 2 - 0.2, max_depth * col_w + col_w / 2 + 0.2)
-    half = max(n_rows * row_h / 2, box_h)
+
+
+def draw_graph(tensor: Tensor, names: dict | None = None, ax=None, show_values: bool = True):
+    """Draw the computational graph that produced ``tensor``; return the matplotlib Figure.
+
+    ``names`` maps labels to Tensors (``{"x": x, "w": w}``) to name some boxes. Op boxes
+    (orange) carry the Function's class name; tensor boxes (blue for leaves, grey otherwise)
+    carry the shape, the values when there are at most four, and ``grad`` when present (call
+    ``retain_grad()`` on intermediate tensors to keep theirs). One box per node; the figure's
+    ``minidl_nodes`` attribute lists the node labels in drawing order.
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"draw_graph: expected a Tensor, got {type(tensor).__name__}")
+    label_of = {id(t): n for n, t in (names or {}).items()}
+    nodes, edges = _collect(tensor)
+    depth = _depths(nodes, edges, id(tensor))
+    max_depth = max(depth.values())
+    columns = {}
+    for k in nodes:  # insertion order: root first, then a depth-first walk
+        columns.setdefault(depth[k], []).append(k)
+    n_rows = max(len(c) for c in columns.values())
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * (max_depth + 1) * _COL_W / 1.6), max(2.5, 1.2 * n_rows)))
+    else:
+        fig = ax.figure
+    pos = _positions(columns, max_depth)
+    labels = _draw_boxes(ax, nodes, pos, label_of, show_values)
+    _draw_edges(ax, edges, pos)
+    ax.set_xlim(-_COL_W / 2 - 0.2, max_depth * _COL_W + _COL_W / 2 + 0.2)
+    half = max(n_rows * _ROW_H / 2, _BOX_H)
     ax.set_ylim(-half - 0.2, half + 0.2)
     ax.set_aspect("equal")
     ax.axis("off")

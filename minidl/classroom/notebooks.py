@@ -197,7 +197,10 @@ class TaskResult:
 
 
 @dataclass
-class GradeReport:
+class SubmissionReport:
+    """The grade of one submitted notebook: one result per task, their total and a message
+    (the property-based check of one function is ``minidl.classroom.GradeReport``)."""
+
     submission: str
     key: str
     tasks: list = field(default_factory=list)
@@ -400,12 +403,12 @@ def _run_units(units, timeout, cwd):
     return results
 
 
-def grade(submission, key, timeout: float = 60) -> GradeReport:
+def grade(submission, key, timeout: float = 60) -> SubmissionReport:
     """Run notebook ``submission`` with the hidden tests of the key notebook ``key`` and score each
     of the key's tasks (see the module docstring). ValueError only for an unreadable key."""
     key_nb = read_notebook(key)
     _, tasks = _program(key_nb, key_nb)
-    report = GradeReport(str(submission), str(key))
+    report = SubmissionReport(str(submission), str(key))
     results = {name: TaskResult(name, points) for name, points in tasks.items()}
     report.tasks = list(results.values())
     try:
