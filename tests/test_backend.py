@@ -32,8 +32,9 @@ PACKAGE = Path(minidl.__file__).resolve().parent
 SEAM = "backend.py"
 HOST_SIDE = {
     "backend.py": "the seam itself",
-    "tensor.py": "dtype objects, tensors from host data, repr",
-    "dtypes.py": "dtype promotion rules on metadata, NumPy scalars, NumPy's float error state",
+    "dtypes.py": "dtype objects, promotion rules on metadata, NumPy scalars, NumPy's float error state",
+    "tensor.py": "tensors from host data, repr",
+    "creation.py": "arange, linspace and eye are made on the host, then placed on the device",
     "gradcheck.py": "finite differences in float64 on host copies",
     "testing": "hypothesis arrays and assertions on host copies",
     "serialization.py": "reading and writing .npz files",

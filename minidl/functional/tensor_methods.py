@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import numbers
 
-import numpy
-
 from .. import autograd
 from ..backend import Device
-from ..dtypes import bool_, float16, float32, float64, int32, int64
+from ..dtypes import bool_, float16, float32, float64, int32, int64, resolve_dtype
 from ..tensor import Tensor, shape_args
 from . import activation, elementwise, linalg, reduce
 from . import shape as shape_ops  # "shape" is also a parameter name below
@@ -46,8 +44,8 @@ class TensorMethods:
             else:
                 dtype = a
         out = self
-        if dtype is not None and numpy.dtype(dtype) != self.dtype:
-            out = shape_ops.cast(out, numpy.dtype(dtype))
+        if dtype is not None and resolve_dtype(dtype) != self.dtype:
+            out = shape_ops.cast(out, resolve_dtype(dtype))
         if device is not None and Device(device) != self.device:
             out = shape_ops.to_device(out, Device(device))
         if copy and out is self:
