@@ -38,8 +38,8 @@ LAYERS = [
     ("nn", ["minidl.nn", "minidl.serialization", "minidl.utils"]),
     ("optim", ["minidl.optim"]),
     ("data", ["minidl.data", "minidl.datasets", "minidl.tokenizers"]),
-    ("applications", ["minidl.keras", "minidl.classroom", "minidl.viz", "minidl.testing", "minidl.language_model",
-                      "minidl.lm_cli", "minidl.__main__", "minidl"]),
+    ("applications", ["minidl.keras", "minidl.classroom", "minidl.viz", "minidl.explain", "minidl.testing",
+                      "minidl.language_model", "minidl.lm_cli", "minidl.__main__", "minidl"]),
 ]
 
 # (importer, imported): allowed imports against the order (with the packages above the imported

@@ -2,6 +2,7 @@
 
 from . import init, utils
 from .attention import MultiheadAttention, PositionalEncoding, TransformerEncoder, TransformerEncoderLayer
+from .containers import Identity, ModuleDict, ModuleList, Sequential
 from .gpt import GPT, GPTConfig
 from .layers import (
     ELU,
@@ -28,5 +29,5 @@ from .layers import (
     Unflatten,
 )
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
-from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential
+from .module import Module, Parameter
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase

@@ -14,8 +14,9 @@ from ..backend import Device
 from ..creation import empty
 from ..tensor import Tensor
 from . import init
+from .containers import ModuleList
 from .layers import Dropout, LayerNorm, Linear
-from .module import Module, ModuleList, Parameter
+from .module import Module, Parameter
 
 
 def _float_dtype(dtype):

@@ -31,9 +31,10 @@ from ..creation import arange
 from ..tensor import Tensor, tensor
 from ..utils.checkpoint import checkpoint
 from . import init
+from .containers import ModuleList
 from .generation import KVCache, generate
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear
-from .module import Module, ModuleList
+from .module import Module
 
 
 @dataclass
