@@ -13,19 +13,16 @@ four times).
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import get_array_module
 from ..dtypes import (
     float_errors_ignored,
-    get_default_dtype,
     is_bool_scalar,
-    is_number,
     kind_of,
-    operand_dtype,
     result_type,
-    scalar_for,
 )
 from ..tensor import Tensor
-from ._common import as_tensor_like, broadcast_shapes, data_of
+from ._common import as_tensor_like, broadcast_shapes
+from .comparison import eq, ge, gt, isnan, le, logical_and, logical_not, logical_or, lt, ne, sign  # noqa: F401
+from .promotion import describe_operand, promote, refuse_bools
 
 
 class Add(Function):
@@ -336,82 +333,49 @@ class Where(Function):
         return None, (where(cond, dy, 0.0) if need_a else None), (where(cond, 0.0, dy) if need_b else None)
 
 
-# ---- type promotion: PyTorch's rules, not NumPy's ------------------------------------------
-def _promote(a, b, true_division=False):
-    """Both operands converted to their ``result_type`` (true division of integers or bools gives
-    the default float dtype). Numbers stay Python numbers: NumPy keeps them weak."""
-    dtype = result_type(a, b)
-    if true_division and dtype.kind in "biu":
-        dtype = get_default_dtype()
-    return _convert(a, dtype), _convert(b, dtype)
-
-
-def _convert(x, dtype):
-    if isinstance(x, Tensor):
-        return x if x.dtype == dtype else x.to(dtype)
-    if is_number(x):
-        return scalar_for(x, dtype)
-    if hasattr(x, "astype"):
-        return x.astype(dtype, copy=False)
-    return x
-
-
-def _describe(x):
-    if isinstance(x, Tensor):
-        return f"tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
-    return f"{type(x).__name__} {x!r}"
-
-
-def _no_bool(op, a, b, what):
-    for x in (a, b):
-        if operand_dtype(x)[1].kind == "b":
-            raise TypeError(f"{op}: {what} with a bool operand is not supported"
-                            + (" (use ~ or logical_not to invert a mask)" if op == "sub" else ""))
-
-
 # ---- wrappers -----------------------------------------------------------------------------
 def add(a, b):
     """Elementwise ``a + b`` with broadcasting."""
-    return Add.apply(*_promote(a, b))
+    return Add.apply(*promote(a, b))
 
 
 def sub(a, b):
     """Elementwise ``a - b`` with broadcasting (not defined for bools, as in PyTorch)."""
-    _no_bool("sub", a, b, "subtraction")
-    return Sub.apply(*_promote(a, b))
+    refuse_bools("sub", a, b, "subtraction")
+    return Sub.apply(*promote(a, b))
 
 
 def mul(a, b):
     """Elementwise ``a * b`` with broadcasting."""
-    return Mul.apply(*_promote(a, b))
+    return Mul.apply(*promote(a, b))
 
 
 def div(a, b):
     """Elementwise ``a / b`` with broadcasting (true division: integers give floats)."""
-    return Div.apply(*_promote(a, b, true_division=True))
+    return Div.apply(*promote(a, b, true_division=True))
 
 
 def _not_for_bools(op, a, b):
     if result_type(a, b).kind == "b":
-        raise TypeError(f"{op}: not supported for bool operands ({_describe(a)} and {_describe(b)})")
+        raise TypeError(f"{op}: not supported for bool operands ({describe_operand(a)} and {describe_operand(b)})")
 
 
 def floor_divide(a, b):
     """⌊a / b⌋ elementwise with broadcasting (Python's //: rounded towards −∞); integer division
     by zero raises ``ZeroDivisionError`` as in PyTorch."""
     _not_for_bools("floor_divide", a, b)
-    return FloorDivide.apply(*_promote(a, b))
+    return FloorDivide.apply(*promote(a, b))
 
 
 def remainder(a, b):
     """a mod b elementwise with broadcasting, with the sign of b (Python's %, ``torch.remainder``)."""
     _not_for_bools("remainder", a, b)
-    return Remainder.apply(*_promote(a, b))
+    return Remainder.apply(*promote(a, b))
 
 
 def neg(x):
     """−x elementwise (see ``Neg``); not defined for bools, as in PyTorch."""
-    _no_bool("neg", x, 0, "negation")
+    refuse_bools("neg", x, 0, "negation")
     return Neg.apply(x)
 
 
@@ -420,7 +384,7 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
     if isinstance(a, Tensor) and is_bool_scalar(b) and a.dtype.kind == "b":
         return a if b else a == a  # PyTorch: a bool tensor to a bool power stays bool
     _not_for_bools("pow", a, b)
-    a, b = _promote(a, b)
+    a, b = promote(a, b)
     if isinstance(a, Tensor) and not isinstance(b, Tensor) and not hasattr(b, "shape"):
         return PowScalar.apply(a, b)
     if not isinstance(a, Tensor):
@@ -475,12 +439,12 @@ def relu(x):
 
 def maximum(a, b):
     """Elementwise max(a, b) with broadcasting; ties share the gradient."""
-    return Maximum.apply(*_promote(a, b))
+    return Maximum.apply(*promote(a, b))
 
 
 def minimum(a, b):
     """Elementwise min(a, b) with broadcasting; ties share the gradient."""
-    return Minimum.apply(*_promote(a, b))
+    return Minimum.apply(*promote(a, b))
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
@@ -510,7 +474,7 @@ def where(condition, a, b):
         raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError("where: at least one of the two value arguments must be a Tensor")
-    return Where.apply(condition, *_promote(a, b))
+    return Where.apply(condition, *promote(a, b))
 
 
 def masked_fill(x, mask, value):
@@ -522,65 +486,3 @@ def masked_fill(x, mask, value):
     if broadcast_shapes(tuple(x.shape), m_shape) != tuple(x.shape):
         raise ValueError(f"masked_fill: mask of shape {m_shape} does not broadcast to the input shape {tuple(x.shape)}")
     return where(mask, as_tensor_like(value, x), x)
-
-
-# ---- comparisons and logic: bool results, no gradient -------------------------------------
-def _compare(a, b, fn):
-    ad, bd = data_of(a), data_of(b)
-    xp = get_array_module(ad if isinstance(a, Tensor) else bd)
-    return Tensor._make(xp.asarray(fn(ad, bd)), False)
-
-
-def eq(a, b):
-    """``a == b`` elementwise: a bool tensor, no gradient."""
-    return _compare(a, b, lambda x, y: x == y)
-
-
-def ne(a, b):
-    """``a != b`` elementwise: a bool tensor, no gradient."""
-    return _compare(a, b, lambda x, y: x != y)
-
-
-def lt(a, b):
-    """``a < b`` elementwise: a bool tensor, no gradient."""
-    return _compare(a, b, lambda x, y: x < y)
-
-
-def le(a, b):
-    """``a <= b`` elementwise: a bool tensor, no gradient."""
-    return _compare(a, b, lambda x, y: x <= y)
-
-
-def gt(a, b):
-    """``a > b`` elementwise: a bool tensor, no gradient."""
-    return _compare(a, b, lambda x, y: x > y)
-
-
-def ge(a, b):
-    """``a >= b`` elementwise: a bool tensor, no gradient."""
-    return _compare(a, b, lambda x, y: x >= y)
-
-
-def logical_not(x):
-    """Elementwise logical not (non-bool inputs: ``x == 0``)."""
-    return _compare(x, None, lambda a, _: ~a if a.dtype.kind == "b" else a == 0)
-
-
-def logical_and(a, b):
-    """Elementwise logical and of bool tensors."""
-    return _compare(a, b, lambda x, y: x & y)
-
-
-def logical_or(a, b):
-    """Elementwise logical or of bool tensors."""
-    return _compare(a, b, lambda x, y: x | y)
-
-
-def isnan(x):
-    """Where ``x`` is NaN: a bool tensor."""
-    return _compare(x, None, lambda a, _: a != a)
-
-
-def sign(x):
-    """Elementwise sign (-1, 0 or 1), without gradient."""
-    return _compare(x, None, lambda a, _: (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype))

@@ -15,7 +15,7 @@ from .. import autograd
 from ..backend import Device
 from ..dtypes import bool_, float16, float32, float64, int32, int64, resolve_dtype
 from ..tensor import Tensor, shape_args
-from . import activation, elementwise, linalg, reduce
+from . import activation, comparison, elementwise, linalg, reduce
 from . import shape as shape_ops  # "shape" is also a parameter name below
 
 
@@ -144,31 +144,31 @@ class TensorMethods:
 
     # comparisons give bool tensors and no gradient
     def __eq__(self, other):
-        return elementwise.eq(self, other)
+        return comparison.eq(self, other)
 
     def __ne__(self, other):
-        return elementwise.ne(self, other)
+        return comparison.ne(self, other)
 
     def __lt__(self, other):
-        return elementwise.lt(self, other)
+        return comparison.lt(self, other)
 
     def __le__(self, other):
-        return elementwise.le(self, other)
+        return comparison.le(self, other)
 
     def __gt__(self, other):
-        return elementwise.gt(self, other)
+        return comparison.gt(self, other)
 
     def __ge__(self, other):
-        return elementwise.ge(self, other)
+        return comparison.ge(self, other)
 
     def __invert__(self):
-        return elementwise.logical_not(self)
+        return comparison.logical_not(self)
 
     def __and__(self, other):
-        return elementwise.logical_and(self, other)
+        return comparison.logical_and(self, other)
 
     def __or__(self, other):
-        return elementwise.logical_or(self, other)
+        return comparison.logical_or(self, other)
 
     def add(self, other, alpha=1):
         return elementwise.add(self, other if alpha == 1 else elementwise.mul(other, alpha))
@@ -189,7 +189,7 @@ class TensorMethods:
         return linalg.matmul(self, other)
 
     def eq(self, other):
-        return elementwise.eq(self, other)
+        return comparison.eq(self, other)
 
     # ---- elementwise -----------------------------------------------------------------
     def exp(self):

@@ -1,0 +1,42 @@
+"""Type promotion of the elementwise ops: PyTorch's rules (``minidl.dtypes.result_type``), not
+NumPy's. Each binary op converts both operands to their result type before it runs."""
+
+from __future__ import annotations
+
+from ..dtypes import get_default_dtype, is_number, operand_dtype, result_type, scalar_for
+from ..tensor import Tensor
+
+
+def promote(a, b, true_division=False):
+    """Both operands converted to their ``result_type`` (true division of integers or bools gives
+    the default float dtype). Numbers stay Python numbers: NumPy keeps them weak."""
+    dtype = result_type(a, b)
+    if true_division and dtype.kind in "biu":
+        dtype = get_default_dtype()
+    return convert_operand(a, dtype), convert_operand(b, dtype)
+
+
+def convert_operand(x, dtype):
+    """``x`` (Tensor, number or array) in ``dtype``; numbers stay Python numbers."""
+    if isinstance(x, Tensor):
+        return x if x.dtype == dtype else x.to(dtype)
+    if is_number(x):
+        return scalar_for(x, dtype)
+    if hasattr(x, "astype"):
+        return x.astype(dtype, copy=False)
+    return x
+
+
+def describe_operand(x):
+    """An operand in words, for error messages."""
+    if isinstance(x, Tensor):
+        return f"tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"
+
+
+def refuse_bools(op, a, b, what):
+    """A ``TypeError`` naming ``op`` when ``a`` or ``b`` is bool (``what``: the operation in words)."""
+    for x in (a, b):
+        if operand_dtype(x)[1].kind == "b":
+            raise TypeError(f"{op}: {what} with a bool operand is not supported"
+                            + (" (use ~ or logical_not to invert a mask)" if op == "sub" else ""))
