@@ -1,19 +1,24 @@
-"""Time the convolution and pooling layers of the seed CNN, minidl against PyTorch, in one run.
+"""Time the seed CNN's convolution and pooling layers: kernel, reference and PyTorch, in one run.
 
 Seed CNN (batch 32, 1x28x28): Conv 32 3x3 + ReLU, MaxPool 2, Conv 64 3x3 + ReLU, MaxPool 2,
-Flatten, Linear 1600->128 + ReLU, Linear 128->10. Each row times forward + backward (random
-upstream gradient) of one piece, as the median of several runs after a warm-up; both libraries
-use 2 CPU threads. When minidl.nn and minidl.optim provide the layers, the full training step
-(cross-entropy, backward, Adam) is timed too. minidl keeps freed host memory in the heap
-(``minidl.backend.retain_host_memory``); run with MINIDL_RETAIN_HOST_MEMORY=0 to see the steps
-without it, when every step faults its arrays in again.
+Flatten, Linear 1600->128 + ReLU, Linear 128->10. Each piece is timed in training (forward +
+backward of a random upstream gradient) and in inference (forward under no_grad), as the median
+of several runs after a warm-up, both libraries on the same number of CPU threads. Columns:
 
-    .venv/bin/python benchmarks/bench_conv.py [--repeats 30] [--batch 32] [--threads 2]
+    kernel     the fast kernel of minidl/kernels/conv.py, called directly (single layers only)
+    minidl     what minidl runs by default (the kernel where its ``when`` picks it, else the reference)
+    reference  the same under minidl.reference_mode(): unfold + matmul / max of minidl/functional/conv.py
+    torch      torch.nn.functional
+
+The ``when`` tests in minidl/kernels/conv.py are chosen from the kernel/reference column.
+
+    .venv/bin/python benchmarks/bench_conv.py [--repeats 20] [--batch 32] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -26,7 +31,7 @@ def _set_threads(n: int):
         os.environ[var] = str(n)
 
 
-def median_times(fns, repeats, rounds=5):
+def median_times(fns, repeats, rounds=4):
     """Median and minimum seconds of each function. The functions take turns in blocks (``rounds``
     blocks each): a busy spell on the machine then slows all of them alike, while within a block
     only one library's thread pool is awake (two pools spinning at once would fight for the cores)."""
@@ -34,145 +39,128 @@ def median_times(fns, repeats, rounds=5):
     per_round = max(1, repeats // rounds)
     for _ in range(rounds):
         for fn, ts in zip(fns, times):
-            # a quarter second of warm-up: the other library's idle threads stop spinning
-            # (OpenBLAS and OpenMP workers busy-wait for a while after their last task)
             start = time.perf_counter()
-            while time.perf_counter() - start < 0.25:
+            while time.perf_counter() - start < 0.1:  # warm-up: the other pool's idle threads stop spinning
                 fn()
             for _ in range(per_round):
                 start = time.perf_counter()
                 fn()
                 ts.append(time.perf_counter() - start)
-    return [(statistics.median(ts), min(ts)) for ts in times]
+    return [statistics.median(ts) for ts in times], [min(ts) for ts in times]
 
 
-def cases(batch):
-    """(name, make_minidl_fn, make_torch_fn) for each timed piece; each make_* returns a closure."""
+def _layers(batch):
+    """(name, arrays with requires_grad flags, minidl fn, kernel fn or None, torch fn) per piece."""
     import numpy as np
     import torch
 
-    import minidl
     from minidl import functional as F
+    from minidl.kernels import conv as K
 
     rng = np.random.default_rng(0)
-    x0 = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
-    w1 = (rng.standard_normal((32, 1, 3, 3)) / 3).astype(np.float32)
-    b1 = np.zeros(32, np.float32)
-    w2 = (rng.standard_normal((64, 32, 3, 3)) / 17).astype(np.float32)
-    b2 = np.zeros(64, np.float32)
-    a1 = np.maximum(rng.standard_normal((batch, 32, 26, 26)), 0).astype(np.float32)  # a ReLU output
-    p1 = rng.standard_normal((batch, 32, 13, 13)).astype(np.float32)
-    a2 = np.maximum(rng.standard_normal((batch, 64, 11, 11)), 0).astype(np.float32)
 
-    def md(a, grad):
-        return minidl.tensor(a, requires_grad=grad)
-
-    def th(a, grad):
-        return torch.tensor(a, requires_grad=grad)
-
-    def run(f, inputs, lib):
-        def step():
-            for t in inputs:
-                t.grad = None
-            y = f(*inputs)
-            g = np.ones(y.shape, np.float32) / y.shape[0]
-            y.backward(minidl.tensor(g) if lib == "minidl" else torch.from_numpy(g))
-
-        return step
-
-    def stack_md(x, w1, b1, w2, b2):
-        h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1)), 2)
-        return F.max_pool2d(F.relu(F.conv2d(h, w2, b2)), 2)
-
-    def stack_th(x, w1, b1, w2, b2):
-        tf = torch.nn.functional
-        h = tf.max_pool2d(tf.relu(tf.conv2d(x, w1, b1)), 2)
-        return tf.max_pool2d(tf.relu(tf.conv2d(h, w2, b2)), 2)
+    def arr(*shape, scale=1.0, relu=False):
+        a = rng.standard_normal(shape) * scale
+        return (np.maximum(a, 0) if relu else a).astype(np.float32)
 
     tf = torch.nn.functional
+    conv1 = [(arr(batch, 1, 28, 28), False), (arr(32, 1, 3, 3, scale=1 / 3), True), (arr(32, scale=0.1), True)]
+    conv2 = [(arr(batch, 32, 13, 13), True), (arr(64, 32, 3, 3, scale=1 / 17), True), (arr(64, scale=0.1), True)]
 
-    def pool_md(x):
-        return F.max_pool2d(x, 2)
+    def stack(f, conv):
+        def net(x, w1, b1, w2, b2):
+            h = f.max_pool2d(f.relu(conv(x, w1, b1)), 2)
+            return f.max_pool2d(f.relu(conv(h, w2, b2)), 2)
 
-    def pool_th(x):
-        return tf.max_pool2d(x, 2)
+        return net
 
-    specs = [
-        ("conv1 1->32 3x3 (28x28)", (x0, False), (w1, True), (b1, True), F.conv2d, tf.conv2d),
-        ("maxpool1 2x2 (32x26x26)", (a1, True), None, None, pool_md, pool_th),
-        ("conv2 32->64 3x3 (13x13)", (p1, True), (w2, True), (b2, True), F.conv2d, tf.conv2d),
-        ("maxpool2 2x2 (64x11x11)", (a2, True), None, None, pool_md, pool_th),
-    ]
-    out = []
-    for name, *args, f_md, f_th in specs:
-        arrays = [a for a in args if a is not None]
-        out.append(
-            (
-                name,
-                run(f_md, [md(a, g) for a, g in arrays], "minidl"),
-                run(f_th, [th(a, g) for a, g in arrays], "torch"),
-            )
-        )
-    stack = [(x0, False), (w1, True), (b1, True), (w2, True), (b2, True)]
-    out.append(
-        (
-            "conv+relu+pool x2 stack",
-            run(stack_md, [md(a, g) for a, g in stack], "minidl"),
-            run(stack_th, [th(a, g) for a, g in stack], "torch"),
-        )
-    )
-    full = _full_step(batch, rng)
-    if full is not None:
-        out.append(full)
-    return out
+    return [
+        ("conv1 1->32 3x3 (28x28)", conv1, F.conv2d, K.channels_last_conv2d, tf.conv2d),
+        ("maxpool1 2x2 (32x26x26)", [(arr(batch, 32, 26, 26, relu=True), True)],
+         lambda x: F.max_pool2d(x, 2), lambda x: K.strided_max_pool2d(x, 2), lambda x: tf.max_pool2d(x, 2)),
+        ("conv2 32->64 3x3 (13x13)", conv2, F.conv2d, K.channels_last_conv2d, tf.conv2d),
+        ("maxpool2 2x2 (64x11x11)", [(arr(batch, 64, 11, 11, relu=True), True)],
+         lambda x: F.max_pool2d(x, 2), lambda x: K.strided_max_pool2d(x, 2), lambda x: tf.max_pool2d(x, 2)),
+        ("conv+relu+pool x2", conv1 + conv2[1:], stack(F, F.conv2d), None, stack(tf, tf.conv2d)),
+    ]  # fmt: skip
 
 
-def _full_step(batch, rng):
-    """The whole seed-CNN training step, when minidl.nn and minidl.optim have what it needs."""
+def _step(fn, arrays, lib, train, reference=False):
+    """A closure that runs ``fn`` once on fresh leaves: forward + backward, or forward in no_grad."""
     import numpy as np
     import torch
 
     import minidl
 
-    try:
-        nn, optim = minidl.nn, __import__("minidl.optim", fromlist=["Adam"])
-        needed = ("Sequential", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "CrossEntropyLoss")
-        if not all(hasattr(nn, n) for n in needed) or not hasattr(optim, "Adam"):
-            return None
-    except ImportError:
-        return None
-    x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
-    t = rng.integers(0, 10, batch)
+    make = minidl.tensor if lib == "minidl" else torch.tensor
+    leaves = [make(a, requires_grad=g and train) for a, g in arrays]
+    mode = minidl.reference_mode(reference) if lib == "minidl" else contextlib.nullcontext()
+    no_grad = minidl.no_grad if lib == "minidl" else torch.no_grad
+    upstream = {}
 
-    def build(lib_nn):
-        return lib_nn.Sequential(
-            lib_nn.Conv2d(1, 32, 3), lib_nn.ReLU(), lib_nn.MaxPool2d(2),
-            lib_nn.Conv2d(32, 64, 3), lib_nn.ReLU(), lib_nn.MaxPool2d(2),
-            lib_nn.Flatten(), lib_nn.Linear(1600, 128), lib_nn.ReLU(), lib_nn.Linear(128, 10),
+    def step():
+        with mode:
+            if not train:
+                with no_grad():
+                    return fn(*leaves)
+            for t in leaves:
+                t.grad = None
+            y = fn(*leaves)
+            if y.shape not in upstream:
+                g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+                upstream[y.shape] = minidl.tensor(g) if lib == "minidl" else torch.from_numpy(g)
+            y.backward(upstream[y.shape])
+
+    return step
+
+
+def _training_steps(batch):
+    """The whole seed-CNN training step (cross-entropy, backward, Adam): minidl by default, minidl in
+    reference mode, torch."""
+    import numpy as np
+    import torch
+
+    import minidl
+
+    rng = np.random.default_rng(2)
+    x, t = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, batch)
+    steps = []
+    for lib_nn, optim, make in ((minidl.nn, minidl.optim, minidl.tensor), (torch.nn, torch.optim, torch.from_numpy)):
+        model = lib_nn.Sequential(
+            lib_nn.Conv2d(1, 32, 3), lib_nn.ReLU(), lib_nn.MaxPool2d(2), lib_nn.Conv2d(32, 64, 3), lib_nn.ReLU(),
+            lib_nn.MaxPool2d(2), lib_nn.Flatten(), lib_nn.Linear(1600, 128), lib_nn.ReLU(), lib_nn.Linear(128, 10),
         )  # fmt: skip
+        opt, loss_fn, xs, ts = optim.Adam(model.parameters(), lr=1e-3), lib_nn.CrossEntropyLoss(), make(x), make(t)
 
-    def stepper(model, opt, loss_fn, xs, ts):
-        def step():
+        def step(model=model, opt=opt, loss_fn=loss_fn, xs=xs, ts=ts):
             opt.zero_grad()
             loss_fn(model(xs), ts).backward()
             opt.step()
 
-        return step
+        steps.append(step)
+    default, torch_step = steps
 
-    m_md = build(minidl.nn)
-    m_th = build(torch.nn)
-    return (
-        "full training step (Adam)",
-        stepper(m_md, optim.Adam(m_md.parameters(), lr=1e-3), minidl.nn.CrossEntropyLoss(),
-                minidl.tensor(x), minidl.tensor(t)),
-        stepper(m_th, torch.optim.Adam(m_th.parameters(), lr=1e-3), torch.nn.CrossEntropyLoss(),
-                torch.from_numpy(x), torch.from_numpy(t)),
-    )  # fmt: skip
+    def reference_step():
+        with minidl.reference_mode():
+            default()
+
+    return [default, reference_step, torch_step]
+
+
+def _table(title, rows):
+    print(f"\n{title} (ms)")
+    print(f"{'piece':<34} {'kernel':>8} {'minidl':>8} {'reference':>9} {'torch':>8}   "
+          f"{'kern/ref':>8} {'md/torch':>8} {'ref/torch':>8}")  # fmt: skip
+    for name, times in rows:
+        kernel, default, ref, torch_ = (None if t is None else t * 1e3 for t in times)
+        k = "" if kernel is None else f"{kernel:8.2f}"
+        ratios = ("" if kernel is None else f"{kernel / ref:8.2f}") + f" {default / torch_:8.2f} {ref / torch_:8.2f}"
+        print(f"{name:<34} {k:>8} {default:8.2f} {ref:9.2f} {torch_:8.2f}   {ratios:>26}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -180,16 +168,23 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"batch {args.batch}, {args.threads} threads, {args.repeats} runs each (forward + backward)")
-    print(f"{'':<28} {'--------- median ---------':>28}   {'---------- min -----------':>28}")
-    columns = f"{'minidl ms':>10} {'torch ms':>10} {'ratio':>6}"
-    print(f"{'piece':<28} {columns}   {columns}")
-    for name, f_md, f_th in cases(args.batch):
-        (m_md, lo_md), (m_th, lo_th) = median_times([f_md, f_th], args.repeats)
-        print(
-            f"{name:<28} {m_md * 1e3:10.2f} {m_th * 1e3:10.2f} {m_md / m_th:6.2f}   "
-            f"{lo_md * 1e3:10.2f} {lo_th * 1e3:10.2f} {lo_md / lo_th:6.2f}"
-        )
+    print(f"batch {args.batch}, {args.threads} threads, {args.repeats} runs of each")
+    medians, minima = [], []
+    for train in (True, False):
+        for name, arrays, f_md, f_kernel, f_th in _layers(args.batch):
+            fns = [] if f_kernel is None else [_step(f_kernel, arrays, "minidl", train)]
+            fns += [_step(f_md, arrays, "minidl", train), _step(f_md, arrays, "minidl", train, reference=True),
+                    _step(f_th, arrays, "torch", train)]  # fmt: skip
+            med, low = median_times(fns, args.repeats)
+            pad = [None] if f_kernel is None else []
+            name = f"{name} {'train' if train else 'inference'}"
+            medians.append((name, pad + med))
+            minima.append((name, pad + low))
+    med, low = median_times(_training_steps(args.batch), args.repeats)
+    medians.append(("full training step (Adam)", [None] + med))
+    minima.append(("full training step (Adam)", [None] + low))
+    _table("median", medians)
+    _table("minimum (the steadier figure on a busy machine)", minima)
     return 0
 
 

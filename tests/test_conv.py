@@ -1,8 +1,11 @@
 """Convolution and pooling: one spec table, one property test over it (forward against direct
-NumPy loops, gradcheck and gradgradcheck in float64, fused equals composed, inputs not mutated,
-gradient shapes), PyTorch parity over the same table (values and gradients), then the two
-backward paths of the fused ops, return_indices, unbatched inputs, the seed CNN's layers in
-float32, and the error messages."""
+NumPy loops, gradcheck and gradgradcheck in float64, inputs not mutated, gradient shapes),
+PyTorch parity over the same table (values and gradients), then return_indices, ties and NaN,
+unbatched inputs, the seed CNN's layers in float32, and the error messages.
+
+The ops run as a user calls them: through their kernels where a ``when`` picks one, or all
+through the references with MINIDL_REFERENCE=1 (the suite passes both ways). That each kernel
+equals its reference is tests/test_kernels_conv.py's subject."""
 
 from __future__ import annotations
 
@@ -122,14 +125,13 @@ def ref_adaptive_avg_pool2d(x, OH, OW):
 # ---- the spec table ------------------------------------------------------------------------------
 @dataclass
 class Case:
-    """One drawn example: ``fn(*inputs)`` against ``expected``; ``composed`` (a reference built
-    from primitives) and ``torch_fn`` (same call in torch, on torch tensors) when they exist."""
+    """One drawn example: ``fn(*inputs)`` against ``expected``, and ``torch_fn`` (the same call
+    in torch, on torch tensors)."""
 
     fn: Callable
     inputs: tuple
     expected: np.ndarray
-    composed: Callable | None = None
-    torch_fn: Callable | None = None
+    torch_fn: Callable
 
 
 def _pads(cfg):
@@ -175,10 +177,7 @@ def conv2d_cases(draw, same=False, **config):
     inputs = (x, w) if b is None else (x, w, b)
     expected = ref_conv2d(x.data, w.data, None if b is None else b.data, s, pads, d, g)
 
-    def call(conv):
-        return lambda x, w, b=None: conv(x, w, b, stride=s, padding=p, dilation=d, groups=g)
-
-    return Case(call(F.conv2d), inputs, expected, composed=call(F.conv2d_composed),
+    return Case(lambda x, w, b=None: F.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g), inputs, expected,
                 torch_fn=lambda tf, x, w, b=None: tf.conv2d(x, w, b, s, p, d, g))  # fmt: skip
 
 
@@ -224,10 +223,7 @@ def max_pool2d_cases(draw):
     stride = draw(st.sampled_from([s, None]))  # None: the kernel size
     expected, _ = ref_max_pool2d(x.data, k, stride or k, p, d, ceil)
 
-    def call(pool):
-        return lambda x: pool(x, k, stride, p, d, ceil)
-
-    return Case(call(F.max_pool2d), (x,), expected, composed=call(F.max_pool2d_composed),
+    return Case(lambda x: F.max_pool2d(x, k, stride, p, d, ceil), (x,), expected,
                 torch_fn=lambda tf, x: tf.max_pool2d(x, k, stride, p, d, ceil))  # fmt: skip
 
 
@@ -295,10 +291,6 @@ def test_op(name, data):
     g = np.random.default_rng(0).standard_normal(out.shape)
     grads = _grads(case.fn, case.inputs, g)
     assert [gr.shape for gr in grads] == [t.shape for t in case.inputs]
-    if case.composed is not None:
-        assert_close(case.fn(*case.inputs), case.composed(*case.inputs), rtol=1e-10, atol=1e-12)
-        for fused, composed in zip(grads, _grads(case.composed, case.inputs, g)):
-            assert_close(fused, composed, rtol=1e-10, atol=1e-12, what="gradient (fused vs composed)")
     assert_gradients_match(case.fn, *case.inputs)
 
 
@@ -322,22 +314,8 @@ def test_op_matches_torch(name, data):
 @settings(max_examples=6)
 @given(case=conv2d_cases(max_batch=1, max_channels=2, max_size=4) | max_pool2d_cases())
 def test_full_gradgradcheck(case):
-    """Every element of the second derivatives of the fused ops (their graph-built backward)."""
+    """Every element of the second derivatives of conv2d and max_pool2d."""
     assert_gradients_match(case.fn, *case.inputs)
-
-
-@settings(max_examples=10)
-@given(data=st.data())
-def test_fused_backward_paths_agree(data):
-    """The fused ops' array backward (no graph) and Tensor-op backward (create_graph=True) agree."""
-    for name in ("conv2d", "max_pool2d", "conv1d"):
-        case = data.draw(SPECS[name], label=name)
-        out = case.fn(*case.inputs)
-        g = np.random.default_rng(2).standard_normal(out.shape)
-        plain = _grads(case.fn, case.inputs, g)
-        graph = _grads(case.fn, case.inputs, g, create_graph=True)
-        for a, b in zip(plain, graph):
-            assert_close(a, b, rtol=1e-12, atol=1e-13, what=f"{name}: gradient without vs with create_graph")
 
 
 @settings(max_examples=10)
@@ -374,7 +352,7 @@ def test_unbatched_inputs_match_batched():
     w = tensor(rng.standard_normal((4, 3, 3, 2)))
     xb = x.unsqueeze(0)
     assert_close(F.conv2d(x, w, padding=1), F.conv2d(xb, w, padding=1)[0])
-    assert_close(F.conv2d_composed(x, w, stride=2), F.conv2d(xb, w, stride=2)[0])
+    assert_close(F.conv2d(x, w, stride=2), F.conv2d(xb, w, stride=2)[0])
     assert_close(F.max_pool2d(x, 2), F.max_pool2d(xb, 2)[0])
     y, i = F.max_pool2d(x, 3, 2, return_indices=True)
     yb, ib = F.max_pool2d(xb, 3, 2, return_indices=True)
@@ -424,7 +402,8 @@ def test_fold_of_ones_counts_window_overlaps():
 
 def test_seed_cnn_layers_match_torch_in_float32():
     """Conv + ReLU + MaxPool twice (the seed CNN's layers, small batch) in float32; the
-    channels-last memory the fused conv returns flows through relu, pooling and flatten."""
+    channels-last memory the conv kernel returns (8 -> 16 channels) flows through relu, pooling
+    and flatten."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(6)
     arrays = [rng.standard_normal((4, 1, 28, 28)), rng.standard_normal((8, 1, 3, 3)) / 3, rng.standard_normal(8) / 10,
@@ -450,17 +429,17 @@ def test_seed_cnn_layers_match_torch_in_float32():
 
 def test_ops_on_each_device(device):
     rng = np.random.default_rng(7)
-    a, wa = rng.standard_normal((2, 4, 6, 5)), rng.standard_normal((6, 2, 3, 3))
+    a, wa = rng.standard_normal((2, 16, 6, 5)), rng.standard_normal((6, 8, 3, 3))  # 8 channels a group: the kernel
     x = tensor(a, requires_grad=True, device=device)
     w = tensor(wa, requires_grad=True, device=device)
     y = F.max_pool2d(F.conv2d(x, w, padding=1, groups=2), 2, ceil_mode=True) + F.avg_pool2d(
-        F.conv2d_composed(x, w, padding=1, groups=2), 2, ceil_mode=True
+        F.conv2d.reference(x, w, padding=1, groups=2), 2, ceil_mode=True
     )
     y.sum().backward()
     assert y.device == x.device and x.grad.device == x.device
     xc, wc = tensor(a, requires_grad=True), tensor(wa, requires_grad=True)
     yc = F.max_pool2d(F.conv2d(xc, wc, padding=1, groups=2), 2, ceil_mode=True) + F.avg_pool2d(
-        F.conv2d_composed(xc, wc, padding=1, groups=2), 2, ceil_mode=True
+        F.conv2d.reference(xc, wc, padding=1, groups=2), 2, ceil_mode=True
     )
     yc.sum().backward()
     assert_close(y.detach().cpu(), yc.detach())

@@ -126,12 +126,14 @@ CASES = [
     Case("mse_l1", lambda a, b: F.mse_loss(a, b) + F.l1_loss(a, b, reduction="sum"), (X, ((2, 3), "c"))),
     # convolution and pooling
     Case("conv2d", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1)
-         + F.conv2d_composed(x, w, b, stride=2, padding=1), (IMG, ((3, 2, 3, 3), "f"), ((3,), "f"))),  # fmt: skip
+         + F.conv2d.reference(x, w, b, stride=2, padding=1), (IMG, ((3, 2, 3, 3), "f"), ((3,), "f"))),  # fmt: skip
     Case("conv2d_groups_dilation", lambda x, w: F.conv2d(x, w, padding="same", dilation=2, groups=2),
          (IMG, ((2, 1, 2, 2), "f"))),  # fmt: skip
+    Case("conv2d_kernel", lambda x, w, b: F.conv2d(x, w, b, padding=1),  # 8 channels: the channels-last kernel
+         (((1, 8, 4, 4), "f"), ((3, 8, 3, 3), "f"), ((3,), "f"))),  # fmt: skip
     Case("conv1d", lambda x, w: F.conv1d(x, w, padding=1), (((1, 2, 5), "f"), ((3, 2, 3), "f"))),
     Case("unfold_fold", lambda x: F.fold(F.unfold(x, 2, padding=1), (5, 5), 2, padding=1), (IMG,)),
-    Case("max_pool", lambda x: F.max_pool2d(x, 2, 2, padding=1).sum() + F.max_pool2d_composed(x, 2, 1).sum()
+    Case("max_pool", lambda x: F.max_pool2d(x, 2, 2, padding=1).sum() + F.max_pool2d.reference(x, 2, 1).sum()
          + F.max_pool1d(x[:, :, 0], 2).sum(), (IMG,)),  # fmt: skip
     Case("max_pool_indices", lambda x: F.max_pool2d(x, 2, return_indices=True)[1].to(x.dtype) + F.max_pool2d(x, 2),
          (IMG,)),  # fmt: skip

@@ -30,11 +30,9 @@ from .conv import (
     avg_pool2d,
     conv1d,
     conv2d,
-    conv2d_composed,
     fold,
     max_pool1d,
     max_pool2d,
-    max_pool2d_composed,
     unfold,
 )
 from .elementwise import (
