@@ -11,8 +11,7 @@ matrix product and pooling is a reduction over the window axis:
     Y    = Y + b                           # b: (OC,) broadcast over N, OH, OW
 
 Their backwards follow from autograd through these ops. Window counts along each spatial dim:
-
-    O = floor((S + p_lo + p_hi − d·(K − 1) − 1) / s) + 1
+O = floor((S + p_lo + p_hi − d·(K − 1) − 1) / s) + 1.
 
 ``conv2d`` and ``max_pool2d`` are ``@reference_op``s: a faster kernel (``minidl/kernels/conv.py``)
 may run instead for the shapes where it wins; ``minidl.reference_mode()`` always runs the code here.
@@ -70,7 +69,7 @@ def _check_fits(op, size, kernel, dilation, pads, padding=None):
         )
 
 
-def _check_conv_tensors(op, input, weight, bias, groups, nd):
+def _check_conv_tensors(op, input, weight, bias, groups, nd):  # noqa: A002
     names = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         kinds = f"{type(input).__name__} and {type(weight).__name__}"
@@ -163,13 +162,6 @@ def check_pool_args(op, input, kernel_size, stride, padding, dilation, ceil_mode
 
 
 # ---- the two primitives: unfold and its adjoint fold -------------------------------------------
-def _pad_spatial(xp, x, pads, value):
-    """x (N, C, H, W) padded by ``pads`` on H and W with ``value`` (no copy without padding)."""
-    if not any(lo or hi for lo, hi in pads):
-        return x
-    return xp.pad(x, ((0, 0), (0, 0)) + tuple(pads), mode="constant", constant_values=value)
-
-
 class Unfold(Function):
     """im2col: every KH×KW window of the (zero-padded) input as a column.
 
@@ -183,7 +175,8 @@ class Unfold(Function):
 
     def forward(ctx, x, kernel_size, dilation, pads, stride):
         ctx.conf = (x.shape[2:], kernel_size, dilation, pads, stride)
-        x = _pad_spatial(ctx.xp, x, pads, 0)  # (N, C, H+pt+pb, W+pl+pr)
+        if any(lo or hi for lo, hi in pads):
+            x = ctx.xp.pad(x, ((0, 0), (0, 0)) + tuple(pads))  # (N, C, H+pt+pb, W+pl+pr), zeros around
         win = sliding_windows(x, kernel_size, stride, dilation, axes=(2, 3))  # (N, C, OH, OW, KH, KW) view
         N, C, OH, OW, KH, KW = win.shape
         return win.transpose(0, 1, 4, 5, 2, 3).reshape(N, C * KH * KW, OH * OW)  # (N, C*KH*KW, L) copy
@@ -320,7 +313,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 # ---- pooling -----------------------------------------------------------------------------------
-def max_pool_indices(xp, k, kernel_size, stride, pads, dilation, width):
+def _max_pool_indices(xp, k, kernel_size, stride, pads, dilation, width):
     """Flat index h·W + w into each (H, W) input plane of every window's maximum, from ``k``,
     the window offset i·KW + j of the maximum: h = oh·sh − p_top + i·dh, w = ow·sw − p_left + j·dw.
     k: (..., OH, OW) integers  ->  int64 of the same shape."""
@@ -379,7 +372,7 @@ def max_pool2d(
     if not return_indices:
         return y
     k = k.reshape(y.shape)
-    return y, Tensor._make(max_pool_indices(xp, k, kernel, stride, pads, dilation, W), False)
+    return y, Tensor._make(_max_pool_indices(xp, k, kernel, stride, pads, dilation, W), False)
 
 
 def _cells_inside_windows(xp, size, kernel, stride, pads, region):
@@ -481,19 +474,15 @@ def max_pool1d(
     """Largest value of every window along the last dim, (N, C, L) -> (N, C, OL): max_pool2d on a
     height of 1. notebooks/02_convolution.ipynb, section 4."""
     d = _ntuple(dilation, 1, "dilation", "max_pool1d")
-    return _pool1d(
-        max_pool2d, "max_pool1d", input, kernel_size, stride, padding,
-        dilation=(1,) + d, ceil_mode=ceil_mode, return_indices=return_indices,
-    )  # fmt: skip
+    kwargs = {"dilation": (1,) + d, "ceil_mode": ceil_mode, "return_indices": return_indices}
+    return _pool1d(max_pool2d, "max_pool1d", input, kernel_size, stride, padding, **kwargs)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):  # noqa: A002
     """Mean of every window along the last dim, (N, C, L) -> (N, C, OL): avg_pool2d on a height
     of 1. notebooks/02_convolution.ipynb, section 4."""
-    return _pool1d(
-        avg_pool2d, "avg_pool1d", input, kernel_size, stride, padding,
-        ceil_mode=ceil_mode, count_include_pad=count_include_pad,
-    )  # fmt: skip
+    kwargs = {"ceil_mode": ceil_mode, "count_include_pad": count_include_pad}
+    return _pool1d(avg_pool2d, "avg_pool1d", input, kernel_size, stride, padding, **kwargs)
 
 
 def adaptive_avg_pool1d(input, output_size):  # noqa: A002
