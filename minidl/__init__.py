@@ -64,6 +64,7 @@ from .functional import (
     chunk,
     clamp,
     cos,
+    dot,
     exp,
     flatten,
     log,

@@ -167,3 +167,17 @@ def test_indices_out_of_bounds_raise_like_torch(shape, data):
     else:
         ours_fn, theirs_fn = (lambda a: a[ours_i]), (lambda a: a[theirs_i])
     assert_same_value_and_grads(ours_fn, theirs_fn, [x], names=("index", "mask", "bound", "range"))
+
+
+@given(shapes(min_dims=1, max_dims=3, max_side=4), st.data())
+def test_constant_padding_with_negative_widths_crops(shape, data):
+    k = data.draw(st.integers(1, len(shape)))
+    widths = tuple(data.draw(st.integers(-4, 2)) for _ in range(2 * k))
+    # (in the other modes minidl refuses negative widths, where PyTorch crops in some of them)
+    assert_same_value_and_grads(lambda a: F.pad(a, widths), lambda a: TF.pad(a, widths), [_rand(shape)],
+                                names=("pad", "narrow"))
+
+
+@given(st.integers(0, 4), st.integers(0, 4))
+def test_dot_of_vectors(n, m):
+    assert_same_value_and_grads(minidl.dot, torch.dot, [_rand(n), _rand(m, 1)], rtol=1e-9, names=("dot",))

@@ -203,10 +203,10 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """y = |x|        dL/dx = dy · sign(x)   (0 at x = 0, as in PyTorch)"""
+    """y = |x|        dL/dx = dy · sign(x)   (0 at x = 0 and at NaN, as in PyTorch)"""
 
     def forward(ctx, x):
-        ctx.sign = ctx.xp.sign(x)
+        ctx.sign = ctx.xp.where(x != x, 0, ctx.xp.sign(x))
         return ctx.xp.abs(x)
 
     def backward(ctx, dy):
@@ -269,10 +269,11 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """y = max(x, 0)        dL/dx = dy · [x > 0]        notebooks/02_convolution.ipynb, section 6"""
+    """y = max(x, 0)        dL/dx = dy · [not x ≤ 0]   (a NaN passes its gradient, as in PyTorch)
+    notebooks/02_convolution.ipynb, section 6"""
 
     def forward(ctx, x):
-        ctx.mask = x > 0
+        ctx.mask = ~(x <= 0)
         return ctx.xp.maximum(x, 0)
 
     def backward(ctx, dy):
@@ -280,27 +281,47 @@ class Relu(Function):
 
 
 class Maximum(Function):
-    """y = max(a, b)        dL/da = dy · ([a > b] + ½[a = b]),  dL/db = dy · ([b > a] + ½[a = b])"""
+    """y = max(a, b)        dL/da = dy · ([a > b] + ½[a = b]),  dL/db = dy · ([b > a] + ½[a = b])
+    (where a or b is NaN, y is NaN and both get dy, as in PyTorch)"""
 
     def forward(ctx, a, b):
         y = ctx.xp.maximum(a, b)
-        ctx.wa = ((a > b) + 0.5 * (a == b)).astype(y.dtype)
+        ctx.wa, ctx.wb = _pick_weights(ctx.xp, a, b, y.dtype, _less)
         return y
 
     def backward(ctx, dy):
-        return dy * ctx.wa, dy * (1 - ctx.wa)
+        return dy * ctx.wa, dy * ctx.wb
 
 
 class Minimum(Function):
-    """y = min(a, b)        dL/da = dy · ([a < b] + ½[a = b]),  dL/db = dy · ([b < a] + ½[a = b])"""
+    """y = min(a, b)        dL/da = dy · ([a < b] + ½[a = b]),  dL/db = dy · ([b < a] + ½[a = b])
+    (where a or b is NaN, both get dy)"""
 
     def forward(ctx, a, b):
         y = ctx.xp.minimum(a, b)
-        ctx.wa = ((a < b) + 0.5 * (a == b)).astype(y.dtype)
+        ctx.wa, ctx.wb = _pick_weights(ctx.xp, a, b, y.dtype, _greater)
         return y
 
     def backward(ctx, dy):
-        return dy * ctx.wa, dy * (1 - ctx.wa)
+        return dy * ctx.wa, dy * ctx.wb
+
+
+def _less(p, q):
+    return p < q
+
+
+def _greater(p, q):
+    return p > q
+
+
+def _pick_weights(xp, a, b, dtype, loses):
+    """Gradient weights of max(a, b) (``loses`` = less) or min(a, b) (``loses`` = greater): 1 for
+    the one picked, ½ each at a tie, 0 for the other; 1 for both where the comparison fails (a
+    NaN), as PyTorch's ``grad`` masked where ``a`` loses."""
+    tie = a == b
+    wa = xp.where(tie, 0.5, xp.where(loses(a, b), 0.0, 1.0)).astype(dtype, copy=False)
+    wb = xp.where(tie, 0.5, xp.where(loses(b, a), 0.0, 1.0)).astype(dtype, copy=False)
+    return wa, wb
 
 
 class Clamp(Function):

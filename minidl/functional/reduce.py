@@ -23,6 +23,7 @@ from ..backend import get_array_module
 from ..dtypes import float16, float32, get_default_dtype, int64
 from ..tensor import Tensor
 from ._common import dropped_shape, normalize_dims, reduced_shape
+from .elementwise import where
 
 
 def _dims(x, dim, op):
@@ -66,15 +67,17 @@ class Amax(Function):
 
     largest = True
 
-    def forward(ctx, x, dims, keepdim):
+    def forward(ctx, x, dims, keepdim, nan_picks=False):
         y = x.max(axis=dims, keepdims=True) if ctx.largest else x.min(axis=dims, keepdims=True)
         mask = x == y
+        if nan_picks:  # full max()/min() of PyTorch: a NaN result takes its gradient from the NaNs
+            mask |= (x != x) & (y != y)
         ctx.weight = (mask / mask.sum(axis=dims, keepdims=True)).astype(x.dtype)
         ctx.keep_shape = y.shape
         return y if keepdim else y.reshape(dropped_shape(x.shape, dims))
 
     def backward(ctx, dy):
-        return dy.reshape(ctx.keep_shape) * ctx.weight, None, None
+        return dy.reshape(ctx.keep_shape) * ctx.weight, None, None, None
 
 
 class Amin(Amax):
@@ -177,26 +180,29 @@ def var(x, dim=None, keepdim=False, correction=1, unbiased=None):
 
 
 def std(x, dim=None, keepdim=False, correction=1, unbiased=None):
-    """Standard deviation: y = √var        dL/dx = dy · (x − x̄) / ((N − correction) · y)   (composed)
+    """Standard deviation: y = √var        dL/dx = dy · (x − x̄) / ((N − correction) · y)   (composed;
+    0 where y = 0, as in PyTorch)
 
     float16: both computed in float32, as PyTorch (a variance past 65504 may have a representable root)."""
     if x.dtype == float16:
         return std(x.to(float32), dim, keepdim, correction, unbiased).to(float16)
-    return var(x, dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
+    v = var(x, dim, keepdim, correction=correction, unbiased=unbiased)
+    zero = Tensor._make(v.data == 0, False)  # constant data: PyTorch's gradient is 0 there, not 0 · ∞
+    return where(zero, 0.0, where(zero, 1.0, v).sqrt())
 
 
 def amax(x, dim=None, keepdim=False):
     """Largest value over ``dim``; tied maxima share the gradient equally (as ``torch.amax``)."""
     dims = _dims(x, dim, "amax")
     _check_nonempty(x, dims, "amax")
-    return Amax.apply(x, dims, keepdim)
+    return Amax.apply(x, dims, keepdim, False)
 
 
 def amin(x, dim=None, keepdim=False):
     """Smallest value over ``dim``; tied minima share the gradient equally (as ``torch.amin``)."""
     dims = _dims(x, dim, "amin")
     _check_nonempty(x, dims, "amin")
-    return Amin.apply(x, dims, keepdim)
+    return Amin.apply(x, dims, keepdim, False)
 
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -214,7 +220,8 @@ def _pick(x, index, d, keepdim):
 
 def _max_min(x, dim, keepdim, largest, op):
     if dim is None:
-        return amax(x) if largest else amin(x)
+        _check_nonempty(x, None, op)
+        return (Amax if largest else Amin).apply(x, None, False, True)
     (d,) = normalize_dims(dim, x.ndim, op)
     if x.ndim == 0:
         return MaxResult(x, _arg(x, d, keepdim, largest, op))

@@ -451,16 +451,18 @@ def repeat(x, sizes):
 
 def pad(x, pad, mode="constant", value=0.0):
     """Pad the last ``len(pad) // 2`` dims; ``pad = (left_last, right_last, left_prev, right_prev, ...)``
-    as in ``torch.nn.functional.pad``. Modes: constant, reflect, replicate, circular."""
+    as in ``torch.nn.functional.pad``. Modes: constant, reflect, replicate, circular. In constant
+    mode a negative width crops that many elements, as in PyTorch."""
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: pad {tuple(pad)} must have an even length of at most 2*ndim for shape {x.shape}")
-    if any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding {tuple(pad)} is not supported")
+    if any(p < 0 for p in pad) and mode != "constant":
+        raise ValueError(f"pad: negative padding {tuple(pad)} is only supported in constant mode, not {mode!r}")
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
     if mode == "constant":
-        return ConstantPad.apply(x, tuple(widths), 0.0 if value is None else value)
+        return ConstantPad.apply(_crop(x, widths), tuple((max(b, 0), max(a, 0)) for b, a in widths),
+                                 0.0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
         raise ValueError(f"pad: unknown mode {mode!r}")
     # the other modes only pick existing elements, so they are indexing (and its backward)
@@ -483,6 +485,20 @@ def pad(x, pad, mode="constant", value=0.0):
             idx = idx % n
         x = index_select(x, d, Tensor._make(idx.astype("int64"), False).to(x.device))
     return x
+
+
+def _crop(x, widths):
+    """x without the elements a negative padding width removes (before, after) per dim."""
+    if all(b >= 0 and a >= 0 for b, a in widths):
+        return x
+    index = []
+    for (b, a), n in zip(widths, x.shape):
+        start, stop = max(-b, 0), n - max(-a, 0)
+        if stop < start:
+            raise ValueError(f"pad: negative padding {widths} removes more than the {n} elements of a dim "
+                             f"of the tensor of shape {tuple(x.shape)}")
+        index.append(slice(start, stop))
+    return getitem(x, tuple(index))
 
 
 def clone(x):
