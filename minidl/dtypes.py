@@ -11,6 +11,7 @@ ops convert their operands to ``result_type`` before they run, and the arrays th
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 
 import numpy
@@ -146,3 +147,53 @@ def result_type(*operands):
         priority, dtype = operand_dtype(x)
         best[priority] = dtype if best[priority] is None else promote_types(best[priority], dtype)
     return _combine(best[2], _combine(best[1], best[0]))
+
+
+# ---- Python data (lists of numbers) turned into arrays, as torch.tensor does ------------------
+def python_numbers(data):
+    """The numbers of nested lists and tuples, in row-major order."""
+    stack = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(reversed(v))
+        else:
+            yield v
+
+
+def is_numbers(data):
+    """Whether nested Python data holds only ints and floats (bools count as ints)."""
+    return all(isinstance(v, (int, float)) for v in python_numbers(data))
+
+
+def has_float(data):
+    """Whether nested Python data holds a float (then PyTorch infers a floating dtype)."""
+    return any(isinstance(v, float) for v in python_numbers(data))
+
+
+def has_huge_int(data):
+    """Whether nested Python data holds an int outside int64 (NumPy would make it float or object)."""
+    return any(isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63
+               for v in python_numbers(data))
+
+
+def short_repr(data):
+    """``repr(data)``, cut to fit an error message."""
+    text = repr(data)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+def exact_integers(data, array, dtype):
+    """Python numbers as an array of the integer ``dtype``, each converted exactly (as PyTorch: no
+    detour through float64, which rounds 2**63 - 1 up); a value the dtype cannot hold raises
+    ("value cannot be converted to type uint8 without overflow"). A negative integer wraps into
+    an unsigned dtype (-1 as uint8 is 255); NaN and inf have no integer value."""
+    info = numpy.iinfo(dtype)
+    for v in python_numbers(data):
+        low = -int(info.max) if dtype.kind == "u" and not isinstance(v, float) else int(info.min)
+        if v != v or v in (math.inf, -math.inf) or not low <= v <= int(info.max):
+            raise RuntimeError(f"tensor(): the value {v!r} in {short_repr(data)} cannot be converted to {dtype} "
+                               f"without overflow (range {low}..{info.max})")
+    if array.dtype.kind == "f":  # floats beside ints: truncate each Python number on its own
+        array = numpy.array([int(v) for v in python_numbers(data)], dtype=object).reshape(array.shape)
+    return array

@@ -25,16 +25,21 @@ from .backend import CPU, Device
 from .dtypes import (  # noqa: F401  (also importable from here: minidl.tensor's names before dtypes.py)
     bool_,
     check_grad_dtype,
+    exact_integers,
     float16,
     float32,
     float64,
     get_default_dtype,
+    has_float,
+    has_huge_int,
     int8,
     int16,
     int32,
     int64,
+    is_numbers,
     result_type,
     set_default_dtype,
+    short_repr,
     uint8,
 )
 from .grad_mode import is_grad_enabled
@@ -415,9 +420,14 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
     elif isinstance(data, numpy.ndarray) or isinstance(data, numpy.generic):
         array = numpy.array(data)
     else:
+        if (numpy.dtype(dtype).kind in "iu" if dtype is not None else not has_float(data)) and has_huge_int(data):
+            raise OverflowError(f"tensor(): a Python integer in {short_repr(data)} does not fit in int64")
         array = numpy.array(data)
-        if dtype is not None and array.dtype.kind in "biuf":
-            pass  # converted to the requested dtype below, without a detour through float32
+        if array.dtype.kind == "O" and is_numbers(data):
+            array = array.astype(numpy.float64)  # ints past int64 beside floats (refused above elsewhere)
+        if dtype is not None and array.dtype.kind in "biuf":  # converted below, without a detour through float32
+            if numpy.dtype(dtype).kind in "iu" and array.size and array.dtype.kind != "b" and is_numbers(data):
+                array = exact_integers(data, array, numpy.dtype(dtype))
         elif array.dtype == numpy.float64:
             array = array.astype(get_default_dtype())
         elif array.dtype.kind in "iu":
@@ -425,7 +435,8 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
         elif array.dtype.kind not in "fb":
             raise TypeError(f"tensor(): can't make a tensor from {type(data).__name__} (dtype {array.dtype})")
     if dtype is not None:
-        array = array.astype(numpy.dtype(dtype), copy=False)
+        with numpy.errstate(over="ignore", invalid="ignore"):  # 1e5 as float16 is inf, as in PyTorch
+            array = array.astype(numpy.dtype(dtype), copy=False)
     return new_leaf(array, device, requires_grad, "tensor")
 
 

@@ -257,3 +257,17 @@ def test_joining_and_selecting_promote_like_arithmetic(name, dtype_a, dtype_b, d
         "where": (lambda: F.where(minidl.tensor(mask), am, bm), lambda: torch.where(torch.tensor(mask), at, bt)),
     }[name]
     _assert_same(outcome(ops[0]), outcome(ops[1]), f"{name} of {dtype_a} and {dtype_b}")
+
+
+PY_VALUES = st.one_of(st.booleans(), st.integers(-300, 300), st.floats(-1e3, 1e3), st.sampled_from([float("nan"),
+                      float("inf"), 2**63, -(2**63) - 1, 2**63 - 1]))
+
+
+@given(st.lists(PY_VALUES, min_size=0, max_size=4), st.sampled_from([None] + DTYPES))
+def test_tensor_from_python_data_infers_the_dtype_or_refuses_to_overflow(values, dtype):
+    """Python ints → int64, floats → the default dtype, bools → bool, mixtures promote; a value that
+    an integer dtype cannot hold (300 as uint8, NaN as int64, 2**63) raises."""
+    ours_dtype = None if dtype is None else getattr(minidl, "bool_" if dtype == "bool" else dtype)
+    ours = outcome(lambda: minidl.tensor(values, dtype=ours_dtype))
+    theirs = outcome(lambda: torch.tensor(values, dtype=None if dtype is None else getattr(torch, dtype)))
+    _assert_same(ours, theirs, f"tensor({values!r}, dtype={dtype})")
