@@ -271,6 +271,8 @@ class Tensor:
         (PyTorch: "result type Float can't be cast to the desired output type Long")."""
         if hasattr(other, "shape"):
             self._check_fits(op, other.shape)
+        if self.dtype.kind == "f" and (type(other) in (int, float) or getattr(other, "dtype", None) == self.dtype):
+            return  # the common case (an optimizer step): nothing to promote
         result = result_type(self, other)
         if true_division and result.kind in "biu":
             result = get_default_dtype()

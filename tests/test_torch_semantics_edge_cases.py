@@ -192,7 +192,6 @@ def test_clamp_with_tensor_bounds_gives_the_tie_to_the_input(data, which):
 NAN_OPS = {
     "relu": (F.relu, torch.relu),
     "abs": (F.abs, torch.abs),
-    "hardtanh": (F.hardtanh, TF.hardtanh),
     "leaky_relu": (F.leaky_relu, TF.leaky_relu),
     "clamp": (lambda a: a.clamp(-1.0, 1.0), lambda a: a.clamp(-1.0, 1.0)),
     "maximum": (lambda a: F.maximum(a, a * 0 + 0.5), lambda a: torch.maximum(a, a * 0 + 0.5)),
@@ -206,8 +205,9 @@ NAN_OPS = {
 
 @given(st.sampled_from(sorted(NAN_OPS)), st.data())
 def test_gradients_at_nan_and_at_constant_data_follow_torch(name, data):
-    """A NaN passes relu's, hardtanh's and max's gradient in PyTorch (its masks test x ≤ 0, not
-    x > 0); |x|' is 0 there; the standard deviation of constant data has gradient 0, not 0 · ∞."""
+    """A NaN passes relu's and max's gradient in PyTorch (its masks test x ≤ 0, not x > 0); |x|' is
+    0 there; the standard deviation of constant data has gradient 0, not 0 · ∞. (hardtanh is left
+    out: PyTorch's gradient at NaN is 1 on fewer than 8 elements, 0 on more; minidl's is 0.)"""
     ours, theirs = NAN_OPS[name]
     values = st.sampled_from([float("nan"), 0.5, 0.5, 2.0, -1.0, 1.0])
     x = _array(data.draw, data.draw(shapes(min_dims=1, max_dims=2)), values)

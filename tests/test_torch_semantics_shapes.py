@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from torch_oracle import Raised, assert_same, assert_same_value_and_grads, outcome
 
 import minidl
@@ -181,3 +182,25 @@ def test_constant_padding_with_negative_widths_crops(shape, data):
 @given(st.integers(0, 4), st.integers(0, 4))
 def test_dot_of_vectors(n, m):
     assert_same_value_and_grads(minidl.dot, torch.dot, [_rand(n), _rand(m, 1)], rtol=1e-9, names=("dot",))
+
+
+@given(st.sampled_from(["cross_entropy", "nll_loss"]), st.sampled_from(["float32", "float64"]),
+       st.sampled_from(["float32", "float64"]), st.data())
+def test_class_weights_of_another_dtype_raise_like_torch(name, dtype, weight_dtype, data):
+    x = _rand((3, 4)).astype(dtype)
+    w = np.abs(_rand(4, 1)).astype(weight_dtype)
+    target = np.array(data.draw(st.lists(st.integers(0, 3), min_size=3, max_size=3)))
+    ours = outcome(getattr(F, name), minidl.tensor(x, dtype=x.dtype), minidl.tensor(target),
+                   minidl.tensor(w, dtype=w.dtype))
+    theirs = outcome(getattr(TF, name), torch.tensor(x), torch.tensor(target), torch.tensor(w))
+    assert_same(ours, theirs, rtol=1e-5, names=("weight",))
+
+
+@given(shapes(min_dims=1, max_dims=2, max_side=3), st.data())
+def test_binary_cross_entropy_targets_outside_0_1_raise_like_torch(shape, data):
+    x = 1 / (1 + np.exp(-_rand(shape)))
+    t = data.draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([0.0, 0.3, 1.0, -0.5, 1.5, float("nan")])))
+    with np.errstate(invalid="ignore"):
+        assert_same(outcome(F.binary_cross_entropy, minidl.tensor(x), minidl.tensor(t)),
+                    outcome(TF.binary_cross_entropy, torch.tensor(x), torch.tensor(t)), rtol=1e-9,
+                    names=("binary_cross_entropy",))

@@ -231,7 +231,7 @@ def test_dim_arguments_out_of_range_raise_index_error_naming_dim_and_ndim(shape,
         theirs = outcome(lib_call[torch], [xt, xt], dim)
     else:
         ours, theirs = outcome(call[name], xm), outcome(call[name], xt)
-    names = (str(dim), "0-dim", "zero-dimensional")
+    names = (str(dim), "0-dim", "zero-dimensional", "dims")
     assert_same(ours, theirs, what=f"{name}(dim={dim}) of shape {shape}", names=names)
     if isinstance(theirs, Raised) and isinstance(theirs.exc, IndexError) and "range" in str(theirs.exc):
         assert isinstance(ours.exc, IndexError), ours

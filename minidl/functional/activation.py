@@ -192,7 +192,8 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
     Notebook: not used in the notebooks."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val {min_val} is larger than max_val {max_val}")
-    inside = Tensor._make(~((x.data <= min_val) | (x.data >= max_val)), False)  # NaN passes, as in PyTorch
+    # 0 at NaN: PyTorch's vectorized CPU path (8 elements and more); its scalar path passes it
+    inside = Tensor._make((x.data > min_val) & (x.data < max_val), False)
     return where(inside, x, clamp(x.detach(), min_val, max_val))
 
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..dtypes import (
-    float_errors_ignored,
     is_bool_scalar,
-    kind_of,
     result_type,
 )
 from ..tensor import Tensor
 from ._common import as_tensor_like, broadcast_shapes
 from .comparison import eq, ge, gt, isnan, le, logical_and, logical_not, logical_or, lt, ne, sign  # noqa: F401
-from .promotion import describe_operand, promote, refuse_bools
+from .integer import floor_divide, integer_pow, remainder  # noqa: F401 - part of this module's ops
+from .promotion import promote, refuse_bool_result, refuse_bools
 
 
 class Add(Function):
@@ -124,44 +123,6 @@ class Pow(Function):
 def _const(array):
     """A constant Tensor (no gradient) around ``array``."""
     return Tensor._make(array, False)
-
-
-class FloorDivide(Function):
-    """y = ⌊a / b⌋ (rounded towards −∞, as Python's //)        not differentiable (as in PyTorch)
-
-    a, b, y: broadcast shapes. Notebook: not used in the notebooks."""
-
-    def forward(ctx, a, b):
-        _check_integer_divisor(ctx.xp, a, b, "floor_divide")
-        with float_errors_ignored():  # x // 0 is ±inf or NaN, silently
-            return ctx.xp.floor_divide(a, b)
-
-    def backward(ctx, dy):
-        raise RuntimeError("floor_divide: the derivative of floor_divide is not implemented (it is 0 almost "
-                           "everywhere); use torch-style a / b, or detach the operands")
-
-
-class Remainder(Function):
-    """y = a − ⌊a / b⌋ · b (the sign of b, as Python's %)        dL/da = dy,  dL/db = −⌊a / b⌋ · dy
-
-    a, b, y, dy: broadcast shapes (the base class sums each gradient back). ⌊a / b⌋ is piecewise
-    constant, so the second derivatives are 0. Notebook: not used in the notebooks."""
-
-    def forward(ctx, a, b):
-        _check_integer_divisor(ctx.xp, a, b, "remainder")
-        with float_errors_ignored():  # x % 0 is NaN, silently
-            ctx.quotient = ctx.xp.floor_divide(a, b)
-            return ctx.xp.remainder(a, b)
-
-    def backward(ctx, dy):
-        q = ctx.quotient
-        return dy, -(dy * Tensor._make(q.astype(dy.dtype, copy=False), False))
-
-
-def _check_integer_divisor(xp, a, b, op):
-    if kind_of(a) in "biu" and kind_of(b) in "biu":
-        if bool((xp.asarray(b) == 0).any()):
-            raise ZeroDivisionError(f"{op}: integer division by zero (divisor of shape {tuple(xp.shape(b))})")
 
 
 class Exp(Function):
@@ -376,24 +337,6 @@ def div(a, b):
     return Div.apply(*promote(a, b, true_division=True))
 
 
-def _not_for_bools(op, a, b):
-    if result_type(a, b).kind == "b":
-        raise TypeError(f"{op}: not supported for bool operands ({describe_operand(a)} and {describe_operand(b)})")
-
-
-def floor_divide(a, b):
-    """⌊a / b⌋ elementwise with broadcasting (Python's //: rounded towards −∞); integer division
-    by zero raises ``ZeroDivisionError`` as in PyTorch."""
-    _not_for_bools("floor_divide", a, b)
-    return FloorDivide.apply(*promote(a, b))
-
-
-def remainder(a, b):
-    """a mod b elementwise with broadcasting, with the sign of b (Python's %, ``torch.remainder``)."""
-    _not_for_bools("remainder", a, b)
-    return Remainder.apply(*promote(a, b))
-
-
 def neg(x):
     """−x elementwise (see ``Neg``); not defined for bools, as in PyTorch."""
     refuse_bools("neg", x, 0, "negation")
@@ -404,7 +347,9 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
     """``a ** b``: a Tensor to a Python number, a number to a Tensor, or Tensor to Tensor."""
     if isinstance(a, Tensor) and is_bool_scalar(b) and a.dtype.kind == "b":
         return a if b else a == a  # PyTorch: a bool tensor to a bool power stays bool
-    _not_for_bools("pow", a, b)
+    refuse_bool_result("pow", a, b)
+    if result_type(a, b).kind in "iu":
+        return integer_pow(a, b)
     a, b = promote(a, b)
     if isinstance(a, Tensor) and not isinstance(b, Tensor) and not hasattr(b, "shape"):
         return PowScalar.apply(a, b)

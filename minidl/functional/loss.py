@@ -69,6 +69,8 @@ def _check_index_target(input, target, weight, ignore_index, op):
         )
     if weight is not None and tuple(weight.shape) != (C,):
         raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} must have one entry per class, ({C},)")
+    if weight is not None and weight.dtype != input.dtype:  # PyTorch: "expected scalar type Float but found Double"
+        raise TypeError(f"{op}: weight of dtype {weight.dtype} does not match the input's dtype {input.dtype}")
     t = target.data
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
     if bool(bad.any()):
@@ -366,6 +368,10 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
             f"binary_cross_entropy: input values must be probabilities in [0, 1], got min {float(x.min()):g}, "
             f"max {float(x.max()):g} (use binary_cross_entropy_with_logits for logits; NaN is not a probability)"
         )
+    t = target.data
+    if t.size and not bool(((t >= 0) & (t <= 1)).all()):  # as in PyTorch
+        raise ValueError(f"binary_cross_entropy: target values must be in [0, 1], got min {float(t.min()):g}, "
+                         f"max {float(t.max()):g}")
     loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight

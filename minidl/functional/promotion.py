@@ -10,10 +10,19 @@ from ..tensor import Tensor
 def promote(a, b, true_division=False):
     """Both operands converted to their ``result_type`` (true division of integers or bools gives
     the default float dtype). Numbers stay Python numbers: NumPy keeps them weak."""
+    if _already_promoted(a, b) or _already_promoted(b, a):
+        return a, b  # the common case, without the general rule's cost
     dtype = result_type(a, b)
     if true_division and dtype.kind in "biu":
         dtype = get_default_dtype()
     return convert_operand(a, dtype), convert_operand(b, dtype)
+
+
+def _already_promoted(x, other):
+    """x is a floating tensor, and ``other`` a tensor of its dtype or a Python int or float."""
+    if not isinstance(x, Tensor) or x.dtype.kind != "f":
+        return False
+    return other.dtype == x.dtype if isinstance(other, Tensor) else type(other) in (int, float)
 
 
 def convert_operand(x, dtype):
@@ -40,3 +49,9 @@ def refuse_bools(op, a, b, what):
         if operand_dtype(x)[1].kind == "b":
             raise TypeError(f"{op}: {what} with a bool operand is not supported"
                             + (" (use ~ or logical_not to invert a mask)" if op == "sub" else ""))
+
+
+def refuse_bool_result(op, a, b):
+    """A ``TypeError`` naming ``op`` when ``a`` and ``b`` promote to bool (pow, //, % of bools)."""
+    if result_type(a, b).kind == "b":
+        raise TypeError(f"{op}: not supported for bool operands ({describe_operand(a)} and {describe_operand(b)})")
