@@ -1,4 +1,4 @@
-"""Small helpers shared by the functional modules (argument checks, dim handling)."""
+"""Small helpers shared by the functional modules (argument checks, dim handling, the stride rule of views)."""
 
 from __future__ import annotations
 
@@ -61,3 +61,43 @@ def broadcast_shapes(*shapes):
             return None
         out.append(sizes.pop() if sizes else 1)
     return tuple(out)
+
+
+def view_strides(shape, strides, new_shape):
+    """The strides (in elements) of ``new_shape`` as a view of memory laid out by ``shape`` and
+    ``strides``, or None when no view exists: each run of dims that is contiguous in memory may
+    be split or merged, never two runs together (PyTorch's and NumPy's rule)."""
+    if 0 in shape or not shape:
+        return new_shape
+    view_d = len(new_shape) - 1
+    base, tensor_numel, view_numel = strides[-1], 1, 1
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base, tensor_numel, view_numel = strides[d - 1], 1, 1
+    return None if view_d != -1 else new_shape
+
+
+def infer_shape(shape, numel, op, in_shape):
+    """``shape`` with its one -1 resolved (an error naming ``op`` when impossible)."""
+    unknown = [i for i, n in enumerate(shape) if n == -1]
+    known = 1
+    for n in shape:
+        if n < -1:
+            raise ValueError(f"{op}: invalid size {n} in shape {shape}")
+        known *= n if n != -1 else 1
+    if len(unknown) > 1:
+        raise ValueError(f"{op}: only one dimension can be -1, got shape {shape}")
+    if unknown:
+        if known == 0 or numel % known:
+            raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {in_shape} ({numel} elements)")
+        shape = shape[: unknown[0]] + (numel // known,) + shape[unknown[0] + 1 :]
+    elif known != numel:
+        raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {in_shape} ({numel} elements)")
+    return shape

@@ -17,7 +17,7 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..backend import to_device as _to_device
 from ..tensor import Tensor
-from ._common import normalize_dim
+from ._common import infer_shape, normalize_dim, view_strides
 from .elementwise import result_type
 
 
@@ -186,53 +186,13 @@ def reshape(x, shape):
     return Reshape.apply(x, shape)
 
 
-def _view_strides(shape, strides, new_shape):
-    """The strides (in elements) of ``new_shape`` as a view of memory laid out by ``shape`` and
-    ``strides``, or None when no view exists: each run of dims that is contiguous in memory may
-    be split or merged, never two runs together (PyTorch's and NumPy's rule)."""
-    if 0 in shape or not shape:
-        return new_shape
-    view_d = len(new_shape) - 1
-    base, tensor_numel, view_numel = strides[-1], 1, 1
-    for d in range(len(shape) - 1, -1, -1):
-        tensor_numel *= shape[d]
-        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base):
-            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
-                view_numel *= new_shape[view_d]
-                view_d -= 1
-            if view_numel != tensor_numel:
-                return None
-            if d > 0:
-                base, tensor_numel, view_numel = strides[d - 1], 1, 1
-    return None if view_d != -1 else new_shape
-
-
-def _infer_shape(shape, numel, op, in_shape):
-    """``shape`` with its one -1 resolved (an error naming ``op`` when impossible)."""
-    unknown = [i for i, n in enumerate(shape) if n == -1]
-    known = 1
-    for n in shape:
-        if n < -1:
-            raise ValueError(f"{op}: invalid size {n} in shape {shape}")
-        known *= n if n != -1 else 1
-    if len(unknown) > 1:
-        raise ValueError(f"{op}: only one dimension can be -1, got shape {shape}")
-    if unknown:
-        if known == 0 or numel % known:
-            raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {in_shape} ({numel} elements)")
-        shape = shape[: unknown[0]] + (numel // known,) + shape[unknown[0] + 1 :]
-    elif known != numel:
-        raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {in_shape} ({numel} elements)")
-    return shape
-
-
 def view(x, shape):
     """The same memory seen with a new shape: no copy, ever. A tensor whose memory layout does not
     allow it (a transpose, most slices) raises, as ``torch.Tensor.view``; ``reshape`` copies then."""
-    shape = _infer_shape(_shape_tuple(shape), x.numel(), "view", tuple(x.shape))
+    shape = infer_shape(_shape_tuple(shape), x.numel(), "view", tuple(x.shape))
     item = x.data.itemsize
     strides = tuple(st // item for st in x.data.strides)
-    if _view_strides(tuple(x.shape), strides, shape) is None:
+    if view_strides(tuple(x.shape), strides, shape) is None:
         raise RuntimeError(
             f"view: view size is not compatible with input tensor's size and stride (shape {tuple(x.shape)}, "
             f"strides {strides} in elements, requested {shape}): at least one requested dim spans two "
