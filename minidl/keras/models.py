@@ -11,12 +11,15 @@
 
 Where the code is: ``keras.training`` (``Model``: compile, steps, the API), ``keras.training_loop``
 (fit / evaluate / predict), ``keras.data_adapter`` (arrays and iterables to batches),
-``keras.sequential``, ``keras.functional_model``, ``keras.summary`` and ``keras.saving``.
+``keras.sequential``, ``keras.functional_model``, ``keras.summary``, ``keras.saving``, and ``keras.gpt``
+(``gpt(vocab_size, block_size, ...)``, a GPT language model).
 """
 
 from .functional_model import Functional
+from .gpt import GPT, gpt
 from .saving import clone_model, load_model, model_from_config, save_model
 from .sequential import Sequential
 from .training import Model
 
-__all__ = ["Functional", "Model", "Sequential", "clone_model", "load_model", "model_from_config", "save_model"]
+__all__ = ["GPT", "Functional", "Model", "Sequential", "clone_model", "gpt", "load_model", "model_from_config",
+           "save_model"]
