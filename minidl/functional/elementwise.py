@@ -234,8 +234,9 @@ class Relu(Function):
     notebooks/02_convolution.ipynb, section 6"""
 
     def forward(ctx, x):
-        ctx.mask = ~(x <= 0)
-        return ctx.xp.maximum(x, 0)
+        y = ctx.xp.maximum(x, 0)
+        ctx.mask = y != 0  # = not x ≤ 0 in one comparison: y is x where x > 0 or x is NaN, else 0
+        return y
 
     def backward(ctx, dy):
         return dy * ctx.mask
