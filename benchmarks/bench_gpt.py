@@ -58,7 +58,7 @@ def torch_twin(model, torch):
             q, k, v = (t.view(B, T, c.n_head, -1).transpose(1, 2) for t in (q, k, v))
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
             x = x + self.attn_proj(y)
-            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x))))
+            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
 
     class Twin(nn.Module):
         def __init__(self):

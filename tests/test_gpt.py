@@ -103,7 +103,7 @@ def test_matches_a_torch_twin():
             y = y.transpose(1, 2).reshape(x.shape)
             x = x + y @ p("attn.c_proj.weight").T + p("attn.c_proj.bias")
             u = torch.nn.functional.layer_norm(x, (c.n_embd,), p("ln_2.weight"), p("ln_2.bias"))
-            hdn = torch.nn.functional.gelu(u @ p("mlp.c_fc.weight").T + p("mlp.c_fc.bias"))
+            hdn = torch.nn.functional.gelu(u @ p("mlp.c_fc.weight").T + p("mlp.c_fc.bias"), approximate="tanh")
             x = x + hdn @ p("mlp.c_proj.weight").T + p("mlp.c_proj.bias")
         x = torch.nn.functional.layer_norm(x, (c.n_embd,), state["ln_f.weight"], state["ln_f.bias"])
         return x @ state["wte.weight"].T

@@ -54,9 +54,10 @@ def selu(x):
     return 1.0507009873554805 * F.elu(x, 1.6732632423543772)
 
 
-def gelu(x):
-    """y = x · Φ(x) (exact, Keras's default approximate=False)"""
-    return F.gelu(x)
+def gelu(x, approximate=False):
+    """y = x · Φ(x), exact by default as in Keras; ``approximate=True``: the tanh formula
+    x/2 · (1 + tanh(√(2/π)(x + 0.044715x³)))"""
+    return F.gelu(x, approximate="tanh" if approximate else "none")
 
 
 def silu(x):

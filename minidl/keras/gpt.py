@@ -10,7 +10,7 @@ The equations are those of ``minidl.nn.GPT`` (notebooks/06_language_model.ipynb)
 
     x_0 = E[t] + P[0..T-1]                                  Embedding + Embedding, (B, T, C)
     h   = x + MHA(LN(x), use_causal_mask=True)               keras.layers.MultiHeadAttention
-    x'  = h + Dense_C(gelu(Dense_4C(LN(h))))                 keras.layers.Dense
+    x'  = h + Dense_C(gelu_tanh(Dense_4C(LN(h))))                 keras.layers.Dense
     logits = LN(x_L) Eᵀ                                      weight tying: the output layer is E
 
 with ``LayerNormalization(epsilon=1e-5)`` as in ``minidl.nn.LayerNorm``. ``from_nn_gpt`` /
@@ -25,7 +25,7 @@ import numpy
 
 from .. import functional as F
 from ..creation import arange
-from . import initializers
+from . import activations, initializers
 from .layers.attention import MultiHeadAttention
 from .layers.base import Layer
 from .layers.core import Dense, Dropout, Embedding
@@ -48,14 +48,15 @@ class GPTBlock(Layer):
         self.attn = MultiHeadAttention(n_head, n_embd // n_head, dropout=dropout, kernel_initializer=init,
                                        name="attn")
         self.ln_2 = LayerNormalization(epsilon=1e-5, name="ln_2")
-        self.fc = Dense(4 * n_embd, activation="gelu", kernel_initializer=init, name="fc")
+        self.fc = Dense(4 * n_embd, kernel_initializer=init, name="fc")  # GELU's tanh form in call, as GPT-2
         self.proj = Dense(n_embd, kernel_initializer=init, name="proj")
         self.drop = Dropout(dropout, name="drop")
 
     def call(self, x, training=None):
         u = self.ln_1(x)
         x = x + self.drop(self.attn(u, u, use_causal_mask=True, training=training), training=training)
-        return x + self.drop(self.proj(self.fc(self.ln_2(x))), training=training)
+        hidden = activations.gelu(self.fc(self.ln_2(x)), approximate=True)
+        return x + self.drop(self.proj(hidden), training=training)
 
     def compute_output_shape(self, input_shape):
         return input_shape

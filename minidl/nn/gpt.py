@@ -9,7 +9,7 @@ The model, for a sequence of token ids t_1..t_T:
 
     x_0 = E[t] + P[0..T-1]                                  token + position embeddings, (B, T, C)
     x_l = x_{l-1} + Attn(LN(x_{l-1}))                        causal self-attention, pre-LayerNorm
-    x_l = x_l + MLP(LN(x_l)),  MLP(u) = W_2 GELU(W_1 u)       4C hidden units
+    x_l = x_l + MLP(LN(x_l)),  MLP(u) = W_2 GELU(W_1 u)       4C hidden units, GELU's tanh form
     logits = LN(x_L) Eᵀ                                      weight tying: the output layer is E
 
     Attn(u) = concat_h softmax(Q_h K_hᵀ / √d + M) V_h · W_o,   M_ij = −∞ for j > i (the future)
@@ -97,7 +97,7 @@ class MLP(Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.c_fc = Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = GELU()
+        self.gelu = GELU(approximate="tanh")  # GPT-2's GELU: x/2 · (1 + tanh(√(2/π)(x + 0.044715x³)))
         self.c_proj = Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = Dropout(config.dropout)
 
