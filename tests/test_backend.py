@@ -47,6 +47,8 @@ HOST_SIDE = {
     "nn/generation.py": "token ids and the sampler work on host copies of the last logits",
     "language_model.py": "token streams are host arrays, cut into batches there",
     "lm_cli.py": "the command line encodes the corpus into a host array",
+    "explain.py": "inputs and targets arrive as host arrays; quadrature nodes and noise are drawn on the host",
+    "attacks.py": "inputs and labels arrive as host arrays; random starts are drawn on the host, then moved",
 }
 NUMPY_NAMES = {"numpy", "np"}
 CUPY_NAMES = {"cupy", "cp"}
