@@ -35,7 +35,7 @@ LAYERS = [
     ("kernel registry", ["minidl.dispatch"]),
     ("functional", ["minidl.functional", "minidl.gradcheck"]),
     ("kernels", ["minidl.kernels"]),
-    ("nn", ["minidl.nn", "minidl.serialization", "minidl.utils"]),
+    ("nn", ["minidl.nn", "minidl.serialization", "minidl.safetensors", "minidl.utils"]),
     ("optim", ["minidl.optim"]),
     ("data", ["minidl.data", "minidl.datasets", "minidl.tokenizers"]),
     ("applications", ["minidl.keras", "minidl.classroom", "minidl.viz", "minidl.explain", "minidl.attacks",

@@ -75,6 +75,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks_with_kwargs", set())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ---- registration ----------------------------------------------------------------
@@ -156,6 +157,10 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
+        for hook in list(self.__dict__.get("_forward_pre_hooks", {}).values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
         out = self.forward(*args, **kwargs)
         with_kwargs = self.__dict__.get("_forward_hooks_with_kwargs", ())
         for key, hook in list(self._forward_hooks.items()):
@@ -180,6 +185,21 @@ class Module:
             def remove(self):
                 hooks.pop(key, None)
                 flagged.discard(key)
+
+        return _Handle()
+
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, inputs)`` before every forward, as PyTorch does (pruning recomputes
+        ``weight = weight_orig ⊙ weight_mask`` this way); a hook that returns something other than
+        None replaces the inputs (a tuple, or one value that becomes a 1-tuple). Returns a handle
+        whose ``remove()`` unregisters it."""
+        key = object()
+        hooks = self.__dict__.setdefault("_forward_pre_hooks", OrderedDict())
+        hooks[key] = hook
+
+        class _Handle:
+            def remove(self):
+                hooks.pop(key, None)
 
         return _Handle()
 
@@ -364,6 +384,23 @@ class Module:
         from ..serialization import load
 
         return self.load_state_dict(load(path, max_bytes=max_bytes), strict=strict)
+
+    def save_safetensors(self, path, metadata=None):
+        """Write the state_dict to ``path`` in the safetensors format, atomically (see
+        ``minidl.safetensors.save_file``); the file loads in the ``safetensors`` package and PyTorch."""
+        from ..safetensors import save_file
+
+        save_file(self.state_dict(), path, metadata)
+
+    def load_safetensors(self, path, strict=True, max_bytes=None):
+        """Read a safetensors file (or a folder holding a sharded checkpoint with
+        ``model.safetensors.index.json``) into this module: names matched, shapes checked."""
+        import os
+
+        from ..safetensors import load_file, load_sharded
+
+        state = load_sharded(path, max_bytes) if os.path.isdir(path) else load_file(path, max_bytes)
+        return self.load_state_dict(state, strict=strict)
 
     # ---- display -----------------------------------------------------------------------
     def extra_repr(self):
