@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from minidl import lm_cli
+from minidl.classroom import cli as classroom_cli
 
 MODELS = ("cnn", "lstm", "transformer")
 DATASETS = ("mnist", "fashion_mnist", "digits", "sentiment")
@@ -373,28 +374,6 @@ def demo(args) -> int:
     return 0 if ok else 1
 
 
-# ---- classroom -----------------------------------------------------------------------------------
-def classroom(args, parser) -> int:
-    """``classroom student`` and ``classroom grade`` (see minidl.classroom.notebooks)."""
-    from minidl.classroom import notebooks
-
-    where = f"python -m minidl classroom {args.action}"
-    try:
-        if args.action == "student":
-            path = notebooks.make_student(args.src, args.out, force=args.force)
-            print(f"wrote {path}")
-            return 0
-        report = notebooks.grade(args.submission, args.key, timeout=args.timeout)
-    except (OSError, ValueError) as exc:  # existing output, bad markers, leaks, unreadable key
-        parser.exit(2, f"{where}: error: {exc}\n")
-    print(report.table(), end="")
-    if args.json:
-        from minidl._files import write_text
-
-        write_text(args.json, report.to_json())
-    return 0
-
-
 # ---- entry point ---------------------------------------------------------------------------------
 def main(argv=None) -> int:
     """Entry point of ``python -m minidl``; returns the exit status."""
@@ -416,22 +395,12 @@ def main(argv=None) -> int:
     d = sub.add_parser("demo", help="the three seed models on offline data, with figures")
     d.add_argument("--fast", action="store_true", help="a few-second smoke run (also MINIDL_FAST=1)")
     d.add_argument("--figures", default="runs/demo", help="where the figures go (default runs/demo/)")
-    c = sub.add_parser("classroom", help="assignment notebooks: student versions and grading")
-    csub = c.add_subparsers(dest="action", required=True)
-    cs = csub.add_parser("student", help="write the student version of an assignment notebook")
-    cs.add_argument("src", help="assignment notebook with solutions and hidden tests")
-    cs.add_argument("--out", required=True, help="folder for the student version (same file name)")
-    cs.add_argument("--force", action="store_true", help="overwrite an existing file")
-    cg = csub.add_parser("grade", help="run a submission with the key's hidden tests and score each task")
-    cg.add_argument("submission")
-    cg.add_argument("--key", required=True, help="the assignment notebook with solutions and hidden tests")
-    cg.add_argument("--timeout", type=float, default=60.0, help="seconds per task (default 60)")
-    cg.add_argument("--json", default=None, help="also write the scores as JSON into this file")
+    classroom_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "train" and args.dataset is None:
         args.dataset = "tinyshakespeare" if args.model == "gpt" else "mnist"
     if args.command == "classroom":
-        return classroom(args, parser)
+        return classroom_cli.main(args, parser)
     from minidl.datasets import ChecksumError, IDXError
 
     try:

@@ -175,9 +175,12 @@ def test_cli(tmp_path, assignment, capsys):
         main(["classroom", "student", str(assignment), "--out", str(tmp_path / "s")])
     assert err.value.code == 2 and "--force" in capsys.readouterr().err
     assert main(["classroom", "student", str(assignment), "--out", str(tmp_path / "s"), "--force"]) == 0
-    result = subprocess.run([sys.executable, "-m", "minidl", "classroom", "grade", str(assignment), "--key",
-                             str(assignment), "--timeout", "5", "--json", str(tmp_path / "r.json")],
-                            capture_output=True, text=True, timeout=60)
+    cmd = [sys.executable, "-m", "minidl", "classroom", "grade", str(assignment), "--key", str(assignment),
+           "--timeout", "5", "--json", str(tmp_path / "r.json"), "--out", str(tmp_path / "grades")]
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "hash" in refused.stderr  # no recorded hash: nothing graded
+    assert main(["classroom", "hash", str(assignment)]) == 0
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "scale" in result.stdout and "3/3" in result.stdout
     scores = json.loads((tmp_path / "r.json").read_text())

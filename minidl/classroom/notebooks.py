@@ -28,29 +28,19 @@ Tasks. A code cell with a ``### TASK name`` line (optionally ``points=N``, defau
 task; it and the code cells after it belong to that task until the next ``### TASK`` line. Cells
 before the first task are setup: they run but are not scored.
 
-``grade(submission, key)`` builds the program to run from the submission's code cells, with every
-key cell that holds a hidden-test block put in the place of the submission cell with the same
-cell id (``make_student`` keeps ids), so the instructor's visible and hidden tests run exactly as
-written where they stand in the key. A key test cell whose id is not in the submission goes after
-the submission's last cell of its task (or at the end). The program runs in a fresh Python
-subprocess, task by task in one namespace: a task scores its points when all of its cells run
-without an exception within ``timeout`` seconds, else 0 with the error as the message. A task
-that loops forever is stopped (an alarm in the child, and the child killed and restarted with the
-earlier cells replayed if that is not enough); a submission that prints a lot has its captured
-output truncated; a submission that is not a readable notebook scores 0 everywhere with a clear
-message. The grader itself never raises on a bad submission (only on a bad key).
+``grade(submission, key)`` scores the key's tasks for a submission: the submission's own cells run
+in a sandboxed child process and the key's test cells (visible and hidden) run in the grader,
+calling the submission's functions through proxies (see ``minidl.classroom.grading`` and the
+threat model in docs/classroom.md). A task scores its points when its cells ran in the child and
+its tests passed in the grader, else 0 with the error as the message; a submission that is not a
+readable notebook scores 0 everywhere with a clear message. The grader itself never raises on a
+bad submission (only on a bad key).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import select
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -263,173 +253,13 @@ def _runnable(text):
     return "\n".join(re.sub(r"^(\s*)([%!])", r"\1# \2", line) for line in text.splitlines())
 
 
-_RUNNER = r'''
-import contextlib, io, json, os, signal, sys, time, traceback
-proto = os.fdopen(os.dup(1), "w")
-null = os.open(os.devnull, os.O_WRONLY)
-os.dup2(null, 1)
-job = json.loads(sys.stdin.read())
-limit, timeout = job["max_output"], job["timeout"]
-class TaskTimeout(BaseException):
-    pass
-def alarm(signum, frame):
-    raise TaskTimeout()
-if hasattr(signal, "setitimer"):
-    signal.signal(signal.SIGALRM, alarm)
-class Capped(io.TextIOBase):
-    def __init__(self):
-        self.parts, self.size = [], 0
-    def writable(self):
-        return True
-    def write(self, s):
-        if self.size < limit:
-            self.parts.append(s[: limit - self.size])
-        self.size += len(s)
-        return len(s)
-    def text(self):
-        t = "".join(self.parts)
-        return t + (f"\n... [output truncated: {self.size} characters in all]" if self.size > limit else "")
-ns = {"__name__": "__main__"}
-for unit in job["units"]:
-    out, status, message = Capped(), "passed", ""
-    start = time.perf_counter()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            if hasattr(signal, "setitimer"):
-                signal.setitimer(signal.ITIMER_REAL, timeout)
-            try:
-                for i, src in enumerate(unit["cells"]):
-                    exec(compile(src, f"<cell {unit['index']}.{i}>", "exec"), ns)
-            finally:
-                if hasattr(signal, "setitimer"):
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-    except TaskTimeout:
-        status, message = "timeout", f"stopped after the time limit of {timeout:g} s"
-    except BaseException as exc:
-        status = "failed"
-        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:limit]
-    if unit["report"]:
-        proto.write(json.dumps({"index": unit["index"], "status": status, "message": message,
-                                "output": out.text(), "seconds": time.perf_counter() - start}) + "\n")
-        proto.flush()
-'''
+def grade(submission, key, timeout: float = 60, limits=None, key_sha256=None) -> SubmissionReport:
+    """Score each of the key's tasks for notebook ``submission``: the submission's code runs
+    sandboxed, the key's tests run in the grader (``minidl.classroom.grading``; the threat model is
+    in docs/classroom.md). ``timeout``: seconds per task and per call of a student function (unless
+    ``limits``, a ``minidl.classroom.sandbox.Limits``, says otherwise). ``key_sha256``: the key's
+    recorded hash, checked before anything runs. ValueError only for an unreadable or altered key."""
+    from . import grading, sandbox
 
-
-def _program(sub, key):
-    """Units to run: [{"index", "task", "cells"}], and the key's tasks {name: points} in order."""
-    key_cells = _tasks_of(key)
-    tasks = {}
-    for _, task, points in key_cells:
-        if task is not None:
-            tasks.setdefault(task, points)
-    tests = {c.get("id"): (c, t) for c, t, _ in key_cells if _has_hidden(c)}
-    placed, cells = set(), []
-    for cell, task, _ in _tasks_of(sub):
-        cid = cell.get("id")
-        if cid is not None and cid in tests:
-            kcell, ktask = tests[cid]
-            placed.add(cid)
-            cells.append((ktask, _source(kcell)))
-        else:
-            cells.append((task, _source(cell)))
-    for cid, (kcell, ktask) in tests.items():  # test cells the submission lacks (no matching id)
-        if cid in placed:
-            continue
-        last = max((i for i, (t, _) in enumerate(cells) if t == ktask), default=len(cells) - 1)
-        cells.insert(last + 1, (ktask, _source(kcell)))
-    units = []
-    for task, src in cells:
-        if units and units[-1]["task"] == task:
-            units[-1]["cells"].append(_runnable(src))
-        else:
-            units.append({"index": len(units), "task": task, "cells": [_runnable(src)]})
-    return units, tasks
-
-
-def _run_units(units, timeout, cwd):
-    """{unit index: result dict} for the units, in a fresh child; restarts after a hang or a crash."""
-    results, dead = {}, set()
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "") if env.get("PYTHONPATH") else root
-    while len(results) < len(units):
-        first = min(u["index"] for u in units if u["index"] not in results)
-        job = [dict(u, report=u["index"] >= first) for u in units if u["index"] not in dead]
-        payload = json.dumps({"units": job, "timeout": timeout, "max_output": MAX_OUTPUT})
-        with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen([sys.executable, "-c", _RUNNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=err, cwd=cwd, env=env)
-            try:
-                proc.stdin.write(payload.encode())
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            pending = [u["index"] for u in job if u["report"]]
-            # replayed earlier units have their own alarms: allow for them before the first report
-            grace = 1 + 0.5 * timeout  # beyond the child's own alarm, before it is killed
-            deadline = time.monotonic() + (timeout + grace) * (1 + sum(not u["report"] for u in job))
-            buf = b""
-            while pending:
-                wait = deadline - time.monotonic()
-                ready = select.select([proc.stdout], [], [], max(wait, 0))[0] if wait > 0 else []
-                if not ready:
-                    why = ("timeout", f"did not finish within the time limit of {timeout:g} s (process stopped)")
-                    break
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
-                    proc.wait()
-                    err.seek(0)
-                    tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
-                    why = ("crashed", f"the Python process running the notebook died (exit code {proc.returncode})"
-                           + (": " + " ".join(tail) if tail else ""))
-                    break
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    r = json.loads(line)
-                    results[r["index"]] = r
-                    pending.remove(r["index"])
-                    deadline = time.monotonic() + timeout + grace
-            else:
-                why = None
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            proc.stdout.close()
-        if why:
-            bad = pending[0]
-            results[bad] = {"index": bad, "status": why[0], "message": why[1], "output": "", "seconds": 0.0}
-            dead.add(bad)
-    return results
-
-
-def grade(submission, key, timeout: float = 60) -> SubmissionReport:
-    """Run notebook ``submission`` with the hidden tests of the key notebook ``key`` and score each
-    of the key's tasks (see the module docstring). ValueError only for an unreadable key."""
-    key_nb = read_notebook(key)
-    _, tasks = _program(key_nb, key_nb)
-    report = SubmissionReport(str(submission), str(key))
-    results = {name: TaskResult(name, points) for name, points in tasks.items()}
-    report.tasks = list(results.values())
-    try:
-        sub_nb = read_notebook(submission)
-    except (OSError, ValueError) as exc:
-        report.message = f"submission scored 0: {exc}"
-        for t in report.tasks:
-            t.status, t.message = "malformed", str(exc)
-        return report
-    units, _ = _program(sub_nb, key_nb)
-    ran = _run_units(units, timeout, str(Path(submission).resolve().parent))
-    for unit in units:
-        r, t = ran[unit["index"]], results.get(unit["task"])
-        if t is None:
-            continue
-        t.seconds += r["seconds"]
-        if t.status in ("missing", "passed"):
-            t.status, t.message = r["status"], r["message"]
-        t.output = (t.output + r["output"])[: MAX_OUTPUT + 100]
-    for t in report.tasks:
-        if t.status == "missing":
-            t.message = f"no cell of task {t.task!r} in the submission"
-        t.score = t.points if t.status == "passed" else 0.0
-    return report
+    limits = limits or sandbox.Limits(check_seconds=timeout)
+    return grading.grade_sandboxed(submission, key, limits=limits, key_sha256=key_sha256)
