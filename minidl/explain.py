@@ -118,7 +118,8 @@ def smoothgrad(model, x, target, samples=25, sigma=0.15, seed=None, noise=None):
 
     ``sigma`` is the absolute standard deviation of the noise (captum's ``stdevs``; the paper
     picks σ = 10-20 % of the input's range). ``noise`` (M, N, ...) replaces the random draws,
-    e.g. to compare with another library on the same noise. notebooks/08_interpretability.ipynb"""
+    e.g. to compare with another library on the same noise. The M noisy copies go through the
+    model as one batch of M·N examples. notebooks/08_interpretability.ipynb"""
     data = _input(x, "smoothgrad")
     if noise is None:
         if not isinstance(samples, numbers.Integral) or samples < 1:
@@ -131,10 +132,10 @@ def smoothgrad(model, x, target, samples=25, sigma=0.15, seed=None, noise=None):
     if noise.ndim != data.ndim + 1 or noise.shape[1:] != data.shape:
         raise ValueError(f"smoothgrad: noise must have shape (M,) + {data.shape}, got {noise.shape}")
     xp = get_array_module(data)
-    total = xp.zeros_like(data)
-    for eps in noise:  # one forward and backward per noisy copy of the batch
-        dx, _ = _gradient(model, data + xp.asarray(eps, dtype=data.dtype), target, "smoothgrad")
-        total += dx
+    m = len(noise)
+    dx, _ = _gradient(model, (data[None] + xp.asarray(noise, dtype=data.dtype)).reshape((-1,) + data.shape[1:]),
+                      np.tile(_targets(target, data.shape[0], np.iinfo(np.int64).max, "smoothgrad"), m), "smoothgrad")
+    total = dx.reshape((m,) + data.shape).sum(axis=0)  # (M·N, ...) -> (N, ...): one batch for all copies
     return Tensor._make(total / len(noise), False)
 
 
@@ -152,7 +153,26 @@ def _path(method, steps):
     raise ValueError(f"integrated_gradients: method must be 'gausslegendre' or 'riemann_trapezoid', got {method!r}")
 
 
-def integrated_gradients(model, x, target, baseline=None, steps=50, method="gausslegendre"):
+def _weighted_gradients(model, start, direction, alphas, weights, target, batch_size, what):
+    """Σ_k w_k ∂f_target(start + α_k · direction)/∂x, the points evaluated in batches of steps."""
+    n = start.shape[0]
+    if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size < 1):
+        raise ValueError(f"{what}: internal_batch_size must be a positive int or None, got {batch_size!r}")
+    per_pass = len(alphas) if batch_size is None else max(1, batch_size // n)
+    t = np.tile(_targets(target, n, np.iinfo(np.int64).max, what), per_pass)
+    xp = get_array_module(start)
+    dtype = start.dtype
+    total = xp.zeros_like(start)
+    for lo in range(0, len(alphas), per_pass):
+        a = xp.asarray(alphas[lo:lo + per_pass], dtype=dtype).reshape((-1,) + (1,) * start.ndim)
+        w = xp.asarray(weights[lo:lo + per_pass], dtype=dtype).reshape((-1,) + (1,) * start.ndim)
+        points = (start[None] + a * direction[None]).reshape((-1,) + start.shape[1:])  # (K·N, ...)
+        dx, _ = _gradient(model, points, t[: points.shape[0]], what)
+        total += (w * dx.reshape((-1,) + start.shape)).sum(axis=0)  # (K, N, ...) -> (N, ...)
+    return total
+
+
+def integrated_gradients(model, x, target, baseline=None, steps=50, method="gausslegendre", internal_batch_size=None):
     """Integrated gradients (Sundararajan et al. 2017), from a baseline x' (zeros by default):
 
         IG(x) = (x − x') ⊙ ∫₀¹ ∂f_target(x' + α (x − x'))/∂x dα
@@ -165,7 +185,9 @@ def integrated_gradients(model, x, target, baseline=None, steps=50, method="gaus
     The integral makes the attributions complete: Σ_i IG_i(x) = f_target(x) − f_target(x').
     Returns (IG (N, ...), the completeness error Σ_i IG_i − (f(x) − f(x')) per example (N,));
     the error measures the quadrature and goes to 0 as ``steps`` grows (captum's
-    ``convergence_delta``). notebooks/08_interpretability.ipynb"""
+    ``convergence_delta``). The path points go through the model as one batch of steps·N
+    examples, or in batches of ``internal_batch_size`` (as in captum) to bound memory.
+    notebooks/08_interpretability.ipynb"""
     data = _input(x, "integrated_gradients")
     xp = get_array_module(data)
     if baseline is None:
@@ -179,10 +201,8 @@ def integrated_gradients(model, x, target, baseline=None, steps=50, method="gaus
                 )
             base = xp.broadcast_to(base.reshape((1,) + data.shape[1:]), data.shape)
     alphas, weights = _path(method, steps)
-    total = xp.zeros_like(data)
-    for a, w in zip(alphas, weights):
-        dx, _ = _gradient(model, base + data.dtype.type(a) * (data - base), target, "integrated_gradients")
-        total += data.dtype.type(w) * dx
+    total = _weighted_gradients(model, base, data - base, alphas, weights, target, internal_batch_size,
+                                "integrated_gradients")
     attributions = (data - base) * total  # (N, ...)
     f_x = _values(model, data, target, "integrated_gradients")
     f_b = _values(model, xp.ascontiguousarray(base), target, "integrated_gradients")
