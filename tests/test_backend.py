@@ -38,6 +38,7 @@ HOST_SIDE = {
     "gradcheck.py": "finite differences in float64 on host copies",
     "testing": "hypothesis arrays and assertions on host copies",
     "serialization.py": "reading and writing .npz files",
+    "safetensors.py": "reading and writing .safetensors files (host bytes, memory maps)",
     "data.py": "datasets of host arrays, shuffled index arrays",
     "datasets": "decoding dataset files into host arrays",
     "viz.py": "matplotlib draws host arrays",
