@@ -11,6 +11,6 @@
 Notebook: notebooks/10_compression.ipynb.
 """
 
-from . import prune
+from . import lowrank, prune, quantize
 
-__all__ = ["prune"]
+__all__ = ["lowrank", "prune", "quantize"]
