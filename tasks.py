@@ -9,7 +9,8 @@
 Extra arguments after ``test`` go to pytest (``python3 tasks.py test -k conv``). The suite
 includes the notebooks (``pytest --nbmake``, run in their fast setting unless ``MINIDL_FAST=0``);
 their figures go to a temporary folder, so a test run leaves the work tree as it found it.
-Set ``MINIDL_ORACLE=0`` to skip installing PyTorch (the optional test oracle). Extra arguments
+Set ``MINIDL_ORACLE=0`` to skip installing PyTorch (the optional test oracle) and mpi4py with Open MPI
+(the ``distributed`` extra, whose tests start ``mpiexec -n 2``). Extra arguments
 after ``notebooks`` go to ``jupyter lab`` (``--no-browser``, ``--port 8890``); after
 ``figures``, notebook paths to run instead of all of ``notebooks/0*.ipynb``.
 """
@@ -54,7 +55,7 @@ def demo(args):
 
 
 def test(args):
-    extras = "test,oracle" if os.environ.get("MINIDL_ORACLE", "1") != "0" else "test"
+    extras = "test,oracle,distributed" if os.environ.get("MINIDL_ORACLE", "1") != "0" else "test"
     ensure(extras)
     if run(PY, "-m", "ruff", "check", ".") != 0:
         return 1

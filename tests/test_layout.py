@@ -40,7 +40,7 @@ LAYERS = [
     ("data", ["minidl.data", "minidl.datasets", "minidl.tokenizers"]),
     ("applications", ["minidl.keras", "minidl.classroom", "minidl.viz", "minidl.explain", "minidl.attacks",
                       "minidl.testing", "minidl.compress", "minidl.language_model", "minidl.lm_cli",
-                      "minidl.__main__", "minidl"]),
+                      "minidl.distributed", "minidl.__main__", "minidl"]),
 ]
 
 # (importer, imported): allowed imports against the order (with the packages above the imported
