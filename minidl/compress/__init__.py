@@ -11,6 +11,6 @@
 Notebook: notebooks/10_compression.ipynb.
 """
 
-from . import lowrank, prune, quantize
+from . import distill, lowrank, prune, quantize
 
-__all__ = ["lowrank", "prune", "quantize"]
+__all__ = ["distill", "lowrank", "prune", "quantize"]
