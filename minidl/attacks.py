@@ -29,7 +29,7 @@ __all__ = ["AdversarialModel", "adversarial_training_step", "fgsm", "pgd"]
 
 
 def _labels(y, n, what):
-    t = as_numpy(y.detach().data) if isinstance(y, Tensor) else np.asarray(y)
+    t = as_numpy(y.detach().array) if isinstance(y, Tensor) else np.asarray(y)
     if t.ndim == 2 and t.dtype.kind == "f":
         t = t.argmax(axis=1)  # one-hot rows
     if t.ndim != 1 or t.dtype.kind not in "iu" or t.shape[0] != n:
@@ -38,7 +38,7 @@ def _labels(y, n, what):
 
 
 def _data(x, what):
-    data = x.detach().data if isinstance(x, Tensor) else np.asarray(x)
+    data = x.detach().array if isinstance(x, Tensor) else np.asarray(x)
     if data.dtype.kind != "f":
         data = data.astype(np.float32)
     if data.ndim < 1 or data.shape[0] == 0:
@@ -60,7 +60,7 @@ def loss_gradient(model, data, y, loss_fn=None):
     target = Tensor._make(get_array_module(data).asarray(y), False)
     loss = F.cross_entropy(logits, target) if loss_fn is None else loss_fn(logits, target)
     (dx,) = grad(loss, x)
-    return dx.data, float(loss.item())
+    return dx.array, float(loss.item())
 
 
 def _clamp(xp, a, clamp):

@@ -131,8 +131,8 @@ class Function:
                 raise RuntimeError(
                     f"{cls.__name__}: expected all tensors on the same device, got {device} and {t.device}"
                 )
-        xp = ctx.xp = get_array_module(tensors[0].data)
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        xp = ctx.xp = get_array_module(tensors[0].array)
+        arrays = [a.array if isinstance(a, Tensor) else a for a in args]
         try:
             out = ctx.forward(*arrays, **kwargs)
         except (ValueError, IndexError, TypeError) as exc:
@@ -152,7 +152,7 @@ class Function:
         base = out.base
         if base is not None:  # a view of an input (reshape, basic indexing...): one version counter
             for t in tensors:
-                if base is t.data or base is t.data.base:
+                if base is t.array or base is t.array.base:
                     result._version = t._version
                     break
         if requires_grad:
@@ -172,7 +172,7 @@ def _save(value, args, out_arrays, out_tensor):
     if value is out_arrays[0] or value is out_arrays[1]:
         return _Saved(out_tensor, weak=True)
     for a in args:
-        if isinstance(a, Tensor) and a.data is value:
+        if isinstance(a, Tensor) and a.array is value:
             return _Saved(a)
     if value is None or isinstance(value, numbers.Number):
         return value
@@ -233,7 +233,7 @@ class _BackwardPass:
     def __init__(self, grad_outputs, retain_graph, create_graph, capture=None):
         self.retain_graph, self.create_graph, self.capture = retain_graph, create_graph, capture
         self.grads = {}  # Function -> gradient of its output
-        self.handed = {_memory_key(g.data) for g in grad_outputs}  # memory a leaf's .grad must not share
+        self.handed = {_memory_key(g.array) for g in grad_outputs}  # memory a leaf's .grad must not share
         self.leaf_grads = {}  # id(leaf) -> gradient (capture mode)
         self.captured_nodes = {}  # Function -> indices of the captured tensors it produced
         self.capture_ids = None
@@ -291,9 +291,9 @@ class _BackwardPass:
         if owner is not None:  # a retained gradient accumulates, as a leaf's does
             g = dy if self.create_graph else dy.detach()
             if owner.grad is not None:
-                g = owner.grad + g if self.create_graph else Tensor._make(owner.grad.data + g.data, False)
+                g = owner.grad + g if self.create_graph else Tensor._make(owner.grad.array + g.array, False)
             owner.grad = g
-            self.handed.add(_memory_key(g.data))
+            self.handed.add(_memory_key(g.array))
 
     def _input_gradients(self, fn, dy, anomaly):
         """``fn.backward(dy)`` as a tuple with one entry per input; frees fn's saved values
@@ -321,7 +321,7 @@ class _BackwardPass:
             if g.dtype != t.dtype:
                 g = g.to(t.dtype)
             if anomaly:
-                _check_finite(fn.name, "backward", g.data, f"the gradient of an input of shape {t.shape}")
+                _check_finite(fn.name, "backward", g.array, f"the gradient of an input of shape {t.shape}")
             if t.grad_fn is not None:
                 self._add_to(t.grad_fn, g)
             else:
@@ -390,14 +390,14 @@ def _accumulate_leaf(t, g, create_graph, handed):
         # one gradient array (or views of it, e.g. through a reshape's backward) can reach
         # several leaves (x + y), or be the caller's gradient, or a read-only broadcast view
         # (sum's backward): each .grad gets its own writable array
-        key = _memory_key(g.data)
-        if key in handed or not getattr(g.data.flags, "writeable", True):
-            g = Tensor._make(g.data.copy(), False) if not create_graph else g * 1
-            key = _memory_key(g.data)
+        key = _memory_key(g.array)
+        if key in handed or not getattr(g.array.flags, "writeable", True):
+            g = Tensor._make(g.array.copy(), False) if not create_graph else g * 1
+            key = _memory_key(g.array)
         handed.add(key)
         t.grad = g
     else:
-        t.grad = t.grad + g if create_graph else Tensor._make(t.grad.data + g.data, False)
+        t.grad = t.grad + g if create_graph else Tensor._make(t.grad.array + g.array, False)
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
@@ -452,9 +452,9 @@ def _make_grads(outputs, grad_outputs, where):
                     f"{where}: grad can be implicitly created only for scalar outputs, got shape {out.shape}; "
                     "pass a gradient of the same shape"
                 )
-            g = Tensor._make(get_array_module(out.data).ones_like(out.data), False)
+            g = Tensor._make(get_array_module(out.array).ones_like(out.array), False)
         elif not isinstance(g, Tensor):
-            g = Tensor._make(get_array_module(out.data).asarray(g, dtype=out.dtype), False)
+            g = Tensor._make(get_array_module(out.array).asarray(g, dtype=out.dtype), False)
         if g.shape != out.shape:
             raise RuntimeError(f"{where}: gradient of shape {g.shape} does not match output of shape {out.shape}")
         result.append(g)

@@ -97,10 +97,10 @@ def _take(t: Tensor, index):
     if t.requires_grad:
         return t[index]
     if isinstance(index, slice):
-        return Tensor._make(t.data[index].copy(), False)
+        return Tensor._make(t.array[index].copy(), False)
     if t.device.type != "cpu":
         index = backend.to_device(index, t.device)
-    return Tensor._make(t.data[index], False)
+    return Tensor._make(t.array[index], False)
 
 
 class Subset(Dataset):
@@ -219,9 +219,9 @@ def _collate_tensors(batch):
     if any(b.device != elem.device for b in batch):
         raise ValueError("default_collate: samples are on different devices")
     if any(b.requires_grad for b in batch):
-        _stack_arrays([b.data for b in batch], "Tensors")  # the shape check and its message
+        _stack_arrays([b.array for b in batch], "Tensors")  # the shape check and its message
         return F.stack(list(batch))
-    return Tensor._make(_stack_arrays([b.data for b in batch], "Tensors"), False)
+    return Tensor._make(_stack_arrays([b.array for b in batch], "Tensors"), False)
 
 
 def _collate_arrays(batch):

@@ -113,7 +113,7 @@ def kernel_for_call(op, *args, **kwargs):
 class KernelFunction(Function):
     """A fast kernel of a reference op: ``forward`` and ``kernel_backward`` on arrays.
 
-    ``kernel_backward(ctx, dy)`` receives the output gradient as a Tensor whose ``.data`` it
+    ``kernel_backward(ctx, dy)`` receives the output gradient as a Tensor whose ``.array`` it
     reads, and returns one gradient (array, Tensor or None) per input, like any backward. When a
     graph of the backward is being built (``create_graph=True``), ``reference_forward`` is
     differentiated instead: write it to recompute this Function's output from ``ctx.inputs``

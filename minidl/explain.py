@@ -33,7 +33,7 @@ __all__ = [
 
 def _input(x, what):
     """A fresh float leaf Tensor holding x (a Tensor or an array), batch axis first."""
-    data = x.detach().data if isinstance(x, Tensor) else np.asarray(x)
+    data = x.detach().array if isinstance(x, Tensor) else np.asarray(x)
     if data.dtype.kind not in "f":
         if data.dtype.kind not in "iub":
             raise TypeError(f"{what}: x must hold numbers, got dtype {data.dtype}")
@@ -62,7 +62,7 @@ def logits_of(model, x):
 
 def _targets(target, n, c, what):
     """target as an int array (N,), checked against N examples and C classes."""
-    t = as_numpy(target.detach().data) if isinstance(target, Tensor) else np.asarray(target)
+    t = as_numpy(target.detach().array) if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu" or t.ndim > 1:
         raise TypeError(f"{what}: target must be an int or a 1-D sequence of ints, got {target!r}")
     t = np.broadcast_to(t, (n,)) if t.ndim == 0 else t
@@ -75,11 +75,11 @@ def _targets(target, n, c, what):
 
 def _selected(logits, t):
     """(Σ_n f_{t_n}(x_n), f_{t_n}(x_n) per example (N,) as an array)."""
-    xp = get_array_module(logits.data)
+    xp = get_array_module(logits.array)
     onehot = xp.zeros(logits.shape, dtype=logits.dtype)  # (N, C)
     onehot[np.arange(len(t)), xp.asarray(t)] = 1
     picked = logits * Tensor._make(onehot, False)  # (N, C), zero but at the targets
-    return picked.sum(), picked.detach().data.sum(axis=1)
+    return picked.sum(), picked.detach().array.sum(axis=1)
 
 
 def _gradient(model, data, target, what):
@@ -89,7 +89,7 @@ def _gradient(model, data, target, what):
     t = _targets(target, data.shape[0], logits.shape[1], what)
     total, values = _selected(logits, t)
     (dx,) = grad(total, x)
-    return dx.data, values
+    return dx.array, values
 
 
 def _values(model, data, target, what):
@@ -128,7 +128,7 @@ def smoothgrad(model, x, target, samples=25, sigma=0.15, seed=None, noise=None):
             raise ValueError(f"smoothgrad: sigma must be >= 0, got {sigma!r}")
         rng = np.random.default_rng(seed)
         noise = rng.normal(0.0, sigma, size=(samples,) + data.shape)
-    noise = as_numpy(noise.detach().data) if isinstance(noise, Tensor) else np.asarray(noise)
+    noise = as_numpy(noise.detach().array) if isinstance(noise, Tensor) else np.asarray(noise)
     if noise.ndim != data.ndim + 1 or noise.shape[1:] != data.shape:
         raise ValueError(f"smoothgrad: noise must have shape (M,) + {data.shape}, got {noise.shape}")
     xp = get_array_module(data)
@@ -237,9 +237,9 @@ def grad_cam(model, x, target, layer):
         raise ValueError(f"grad_cam: the layer's output must be a feature map (N, K, H, W), got {got}")
     total, _ = _selected(logits, _targets(target, data.shape[0], logits.shape[1], "grad_cam"))
     (dA,) = grad(total, A)
-    alpha = dA.data.mean(axis=(2, 3), keepdims=True)  # (N, K, 1, 1)
+    alpha = dA.array.mean(axis=(2, 3), keepdims=True)  # (N, K, 1, 1)
     xp = get_array_module(alpha)
-    cam = xp.maximum((alpha * A.detach().data).sum(axis=1), 0)  # (N, K, H, W) -> (N, H, W)
+    cam = xp.maximum((alpha * A.detach().array).sum(axis=1), 0)  # (N, K, H, W) -> (N, H, W)
     return Tensor._make(cam, False)
 
 
@@ -298,7 +298,7 @@ def attention_rollout(maps, residual=0.5, head_fusion="mean"):
         raise ValueError("attention_rollout: maps is empty")
     rollout = None
     for i, a in enumerate(maps):
-        a = a.detach().data if isinstance(a, Tensor) else np.asarray(a)
+        a = a.detach().array if isinstance(a, Tensor) else np.asarray(a)
         xp = get_array_module(a)
         a = getattr(xp, head_fusion)(a, axis=-3) if a.ndim == 4 else a  # (N, H, L, L) -> (N, L, L)
         if a.ndim != 3 or a.shape[-1] != a.shape[-2]:

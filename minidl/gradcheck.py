@@ -64,7 +64,7 @@ def _weighted_sum(fn, inputs, vs, out_idx):
         outs = _as_tuple(fn(*inputs))
     total = 0.0
     for k, v in zip(out_idx, vs):
-        total += float((backend.as_numpy(outs[k].data).astype(numpy.float64) * v).sum())
+        total += float((backend.as_numpy(outs[k].array).astype(numpy.float64) * v).sum())
     return total
 
 
@@ -109,7 +109,7 @@ def gradcheck(
     live = [(o, v) for o, v in zip(grad_outs, vs) if o.requires_grad]
     diff_tensors = [inputs[i] for i in diff_idx]
     if live:
-        xp = backend.get_array_module(live[0][0].data)
+        xp = backend.get_array_module(live[0][0].array)
         analytic = grad(
             [o for o, _ in live],
             diff_tensors,
@@ -124,7 +124,7 @@ def gradcheck(
             raise GradcheckError(
                 f"{_where} failed for {_name(fn)}: gradient of input {i} has shape {g.shape}, input has {t.shape}"
             )
-        a = numpy.zeros(t.shape) if g is None else backend.as_numpy(g.data).astype(numpy.float64)
+        a = numpy.zeros(t.shape) if g is None else backend.as_numpy(g.array).astype(numpy.float64)
         message = (_check_fast if fast_mode else _check_full)(fn, inputs, vs, out_idx, i, t, a, eps, atol, rtol, rng)
         if message is not None:
             if raise_exception:
@@ -134,7 +134,7 @@ def gradcheck(
 
 
 def _check_full(fn, inputs, vs, out_idx, i, t, a, eps, atol, rtol, rng):
-    data = t.data
+    data = t.array
     worst, worst_excess = None, 0.0
     for idx in numpy.ndindex(*t.shape):
         orig = data[idx].item() if hasattr(data[idx], "item") else float(data[idx])
@@ -157,14 +157,14 @@ def _check_full(fn, inputs, vs, out_idx, i, t, a, eps, atol, rtol, rng):
 def _check_fast(fn, inputs, vs, out_idx, i, t, a, eps, atol, rtol, rng):
     u = rng.standard_normal(t.shape)
     u /= max(numpy.linalg.norm(u), 1e-12)
-    orig = t.data.copy()
+    orig = t.array.copy()
     xp = backend.get_array_module(orig)
     u_dev = xp.asarray(u)
-    t.data[...] = orig + eps * u_dev
+    t.array[...] = orig + eps * u_dev
     plus = _weighted_sum(fn, inputs, vs, out_idx)
-    t.data[...] = orig - eps * u_dev
+    t.array[...] = orig - eps * u_dev
     minus = _weighted_sum(fn, inputs, vs, out_idx)
-    t.data[...] = orig
+    t.array[...] = orig
     numerical = (plus - minus) / (2 * eps)
     analytical = float((a * u).sum())
     if abs(analytical - numerical) <= atol + rtol * abs(numerical):
@@ -196,7 +196,7 @@ def gradgradcheck(
         raise ValueError(f"gradgradcheck: {_name(fn)} returned no tensor that requires grad")
     rng = numpy.random.default_rng(seed)
     if grad_outputs is None:
-        xp = backend.get_array_module(outputs[out_idx[0]].data)
+        xp = backend.get_array_module(outputs[out_idx[0]].array)
         grad_outputs = [
             Tensor._make(xp.asarray(rng.standard_normal(outputs[k].shape)), True) for k in out_idx
         ]

@@ -66,7 +66,7 @@ _ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
 # ---- writing ---------------------------------------------------------------------------------------
 def _host_array(name, value):
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     array = backend.as_numpy(value) if hasattr(value, "shape") else numpy.asarray(value)
     code = _NAMES.get(array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype)
     if code is None:

@@ -60,7 +60,7 @@ def save(obj, path):
         if not isinstance(name, str) or name in ("", _ORDER_KEY) or "\x00" in name:
             raise ValueError(f"save: keys must be non-empty strings without NUL (and not {_ORDER_KEY!r}), got {name!r}")
         if isinstance(value, Tensor):
-            value = value.data
+            value = value.array
         array = backend.as_numpy(value) if hasattr(value, "shape") else numpy.asarray(value)
         if array.dtype.kind not in _LOADABLE_KINDS:
             raise TypeError(f"save: value for {name!r} has dtype {array.dtype}, not a tensor dtype (bool, int, "

@@ -48,29 +48,34 @@ from .grad_mode import is_grad_enabled
 class Tensor:
     """An n-dimensional array that remembers how it was computed.
 
-    ``data`` is the underlying NumPy (device "cpu") or CuPy (device "cuda") array. A leaf
-    created by the user with ``requires_grad=True`` accumulates gradients in ``grad`` when
-    ``backward()`` is called on something computed from it.
+    ``array`` is the underlying NumPy (device "cpu") or CuPy (device "cuda") array; ``data`` is
+    PyTorch's ``.data``: the same memory as a Tensor cut from the graph. A leaf created by the
+    user with ``requires_grad=True`` accumulates gradients in ``grad`` when ``backward()`` is
+    called on something computed from it.
 
     This class is the data structure. Its operators and the methods that compute (``a + b``,
     ``a @ b``, ``a[i]``, ``a.sum()``, ``a.to(...)``, ``a.backward()``) are differentiable ops of
     ``minidl.functional``; ``minidl/functional/tensor_methods.py`` binds them to this class.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_version", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "grad_fn", "_version", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operators
     __array_priority__ = 1000
 
     def __init__(self, data, dtype=None, requires_grad=False, device=None):
         t = tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
-        self.data, self.grad, self.requires_grad, self.grad_fn = t.data, None, t.requires_grad, None
+        self.array, self.grad, self.requires_grad, self.grad_fn = t.array, None, t.requires_grad, None
         self._version = [0]
 
     @classmethod
-    def _make(cls, data, requires_grad=False):
-        """Wrap an array without copying or checking (the fast path ops use)."""
+    def _make(cls, array, requires_grad=False):
+        """Wrap an array without copying (the fast path ops use). A Tensor is never stored
+        where the array belongs: that is the mistake of reading ``t.data`` for ``t.array``."""
+        if isinstance(array, Tensor):
+            raise TypeError(f"Tensor._make: got a Tensor of shape {array.shape} where an array belongs; "
+                            "pass its .array (t.data is a Tensor, as in PyTorch)")
         t = object.__new__(cls)
-        t.data = data
+        t.array = array
         t.grad = None
         t.requires_grad = requires_grad
         t.grad_fn = None
@@ -79,20 +84,38 @@ class Tensor:
 
     # ---- attributes ------------------------------------------------------------------
     @property
+    def data(self):
+        """PyTorch's ``.data``: a Tensor that shares this tensor's memory, cut from the graph
+        (``requires_grad=False``) and with its own version counter, so that autograd does not
+        see changes made through it (``p.data.add_(g, alpha=-lr)``). ``t.array`` is the array."""
+        return Tensor._make(self.array, False)
+
+    @data.setter
+    def data(self, value):
+        """``w.data = t``: this tensor now holds ``t``'s array (shared; shape, dtype, device may change)."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: can only be set to a Tensor, got {type(value).__name__} "
+                            f"(to store an array, assign .array; tensor of shape {self.shape})")
+        if self.requires_grad and value.dtype.kind not in "fc":
+            raise RuntimeError(f"data: a tensor that requires grad can't hold {value.dtype} data "
+                               f"(the new value has shape {value.shape})")
+        self.array = value.array
+
+    @property
     def shape(self):
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> Device:
-        return CPU if isinstance(self.data, numpy.ndarray) else backend.device_of(self.data)
+        return CPU if isinstance(self.array, numpy.ndarray) else backend.device_of(self.array)
 
     @property
     def is_leaf(self):
@@ -109,10 +132,10 @@ class Tensor:
         return self.ndim
 
     def numel(self):
-        return int(self.data.size)
+        return int(self.array.size)
 
     def element_size(self):
-        return self.data.itemsize
+        return self.array.itemsize
 
     def is_floating_point(self):
         return self.dtype.kind == "f"
@@ -132,14 +155,14 @@ class Tensor:
             raise RuntimeError("numpy(): can't call numpy() on a tensor that requires grad; use .detach().numpy()")
         if self.device.type != "cpu":
             raise TypeError(f"numpy(): tensor is on {self.device}; use .cpu() first to copy it to host memory")
-        return self.data
+        return self.array
 
     def __array__(self, dtype=None, copy=None):
         if self.device.type != "cpu":
             raise TypeError(
                 f"can't convert a {self.device} tensor to a NumPy array implicitly; use .cpu() or .numpy()"
             )
-        a = self.data
+        a = self.array
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)
         return a.copy() if copy else a
@@ -147,10 +170,10 @@ class Tensor:
     def item(self):
         if self.numel() != 1:
             raise ValueError(f"item(): only a tensor with one element can be converted, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def tolist(self):
-        return backend.as_numpy(self.data).tolist()
+        return backend.as_numpy(self.array).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -182,7 +205,7 @@ class Tensor:
 
     def __repr__(self):
         body = numpy.array2string(
-            backend.as_numpy(self.data), separator=", ", prefix="tensor(", precision=4, threshold=200
+            backend.as_numpy(self.array), separator=", ", prefix="tensor(", precision=4, threshold=200
         )
         extras = []
         if self.dtype not in (get_default_dtype(), int64, bool_):
@@ -198,11 +221,11 @@ class Tensor:
     # ---- autograd --------------------------------------------------------------------
     def is_contiguous(self):
         """True when the elements lie in memory in row-major order without gaps."""
-        return bool(self.data.flags.c_contiguous)
+        return bool(self.array.flags.c_contiguous)
 
     def detach(self):
         """The same data, cut from the graph (shares memory and version counter)."""
-        t = Tensor._make(self.data, False)
+        t = Tensor._make(self.array, False)
         t._version = self._version
         return t
 
@@ -249,8 +272,8 @@ class Tensor:
     def _check_writable(self, op):
         """An expanded tensor repeats memory: writing into it (or into a view of it) would change
         several elements at once, so every write is refused (NumPy marks such views read-only)."""
-        repeated = any(st == 0 and n > 1 for st, n in zip(self.data.strides, self.shape))
-        if repeated or not getattr(self.data.flags, "writeable", True):
+        repeated = any(st == 0 and n > 1 for st, n in zip(self.array.strides, self.shape))
+        if repeated or not getattr(self.array.flags, "writeable", True):
             raise RuntimeError(
                 f"{op}: unsupported operation: more than one element of the written-to tensor (shape "
                 f"{self.shape}, an expand or broadcast view) refers to a single memory location; clone() it first"
@@ -295,35 +318,35 @@ class Tensor:
             if other.device != self.device:
                 raise RuntimeError(f"in-place op: tensors on different devices, {self.device} and {other.device}")
             # computed in this tensor's dtype (the checks above allow only a cast within a category)
-            return other.data if other.dtype == self.dtype else other.data.astype(self.dtype)
+            return other.array if other.dtype == self.dtype else other.array.astype(self.dtype)
         return other
 
     def __iadd__(self, other):
         self._check_inplace("+=")
         self._check_writable("+=")
         self._check_result_dtype("+=", other)
-        self.data += self._operand(other)
+        self.array += self._operand(other)
         return self._bump()
 
     def __isub__(self, other):
         self._check_inplace("-=")
         self._check_writable("-=")
         self._check_result_dtype("-=", other)
-        self.data -= self._operand(other)
+        self.array -= self._operand(other)
         return self._bump()
 
     def __imul__(self, other):
         self._check_inplace("*=")
         self._check_writable("*=")
         self._check_result_dtype("*=", other)
-        self.data *= self._operand(other)
+        self.array *= self._operand(other)
         return self._bump()
 
     def __itruediv__(self, other):
         self._check_inplace("/=")
         self._check_writable("/=")
         self._check_result_dtype("/=", other, true_division=True)
-        self.data /= self._operand(other)
+        self.array /= self._operand(other)
         return self._bump()
 
     def add_(self, other, alpha=1):
@@ -333,7 +356,7 @@ class Tensor:
         if self.dtype.kind in "biu" and not isinstance(alpha, numbers.Integral):
             raise RuntimeError(f"add_: for integer tensors alpha must be an integer, got {alpha!r}")
         o = self._operand(other)
-        self.data += o if alpha == 1 else alpha * o
+        self.array += o if alpha == 1 else alpha * o
         return self._bump()
 
     def sub_(self, other, alpha=1):
@@ -348,46 +371,46 @@ class Tensor:
     def zero_(self):
         self._check_inplace("zero_")
         self._check_writable("zero_")
-        self.data[...] = 0
+        self.array[...] = 0
         return self._bump()
 
     def fill_(self, value):
         self._check_inplace("fill_")
         self._check_writable("fill_")
-        self.data[...] = value.item() if isinstance(value, Tensor) else value
+        self.array[...] = value.item() if isinstance(value, Tensor) else value
         return self._bump()
 
     def copy_(self, src):
         """Copy ``src``'s values into this tensor (broadcasting ``src``; any device or dtype)."""
         self._check_inplace("copy_")
         self._check_writable("copy_")
-        src_data = src.data if isinstance(src, Tensor) else src
+        src_data = src.array if isinstance(src, Tensor) else src
         if backend.device_of(src_data) != self.device if hasattr(src_data, "shape") else False:
             src_data = backend.to_device(src_data, self.device)
         shape = tuple(src_data.shape) if hasattr(src_data, "shape") else numpy.shape(src_data)  # host metadata
         self._check_fits("copy_", shape)
-        self.data[...] = src_data
+        self.array[...] = src_data
         return self._bump()
 
     def uniform_(self, a=0.0, b=1.0):
         self._check_inplace("uniform_")
         self._check_writable("uniform_")
         rng = backend.rng_for(self.device)
-        self.data[...] = rng.uniform(a, b, size=self.shape)
+        self.array[...] = rng.uniform(a, b, size=self.shape)
         return self._bump()
 
     def normal_(self, mean=0.0, std=1.0):
         self._check_inplace("normal_")
         self._check_writable("normal_")
         rng = backend.rng_for(self.device)
-        self.data[...] = rng.normal(mean, std, size=self.shape)
+        self.array[...] = rng.normal(mean, std, size=self.shape)
         return self._bump()
 
     def __setitem__(self, index, value):
         self._check_inplace("__setitem__")
         self._check_writable("__setitem__")
         try:
-            self.data[_index_arrays(index)] = self._operand(value)
+            self.array[_index_arrays(index)] = self._operand(value)
         except (ValueError, IndexError) as exc:
             shape = tuple(getattr(value, "shape", ()))
             raise type(exc)(f"__setitem__: {exc} (tensor of shape {self.shape}, value of shape {shape})") from None
@@ -404,9 +427,9 @@ def shape_args(args):
 def _index_arrays(index):
     """Replace Tensors inside an index by their arrays."""
     if isinstance(index, Tensor):
-        return index.data
+        return index.array
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
     return index
 
 
@@ -414,7 +437,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
     """A new leaf tensor holding a copy of ``data`` (PyTorch's dtype rules: Python floats ->
     float32, Python ints -> int64, bools -> bool; arrays keep their dtype)."""
     if isinstance(data, Tensor):
-        array = data.data.copy()
+        array = data.array.copy()
         if device is None:
             device = data.device
     elif backend.is_device_array(data):

@@ -35,10 +35,10 @@ def _fmt_array(a, max_items=3):
 def _tensor_label(t: Tensor, name: str | None, show_values: bool):
     head = name + " " if name else ""
     lines = [f"{head}{tuple(t.shape)}"]
-    if show_values and t.data.size <= 4:
-        lines.append("= " + _fmt_array(t.data))
+    if show_values and t.array.size <= 4:
+        lines.append("= " + _fmt_array(t.array))
     if t.grad is not None:
-        lines.append("grad " + _fmt_array(t.grad.data))
+        lines.append("grad " + _fmt_array(t.grad.array))
     return "\n".join(lines)
 
 

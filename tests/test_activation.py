@@ -129,7 +129,7 @@ def _draw(data, spec, dtype="float64", max_dims=3):
                 away_by=spec.away_by),
         label="x",
     )
-    return x, x.data.copy()
+    return x, x.array.copy()
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
@@ -277,13 +277,13 @@ def test_dropout_keeps_about_one_minus_p_and_scales(p, device):
     minidl.manual_seed(0)
     x = minidl.ones(200, 100, dtype="float64", requires_grad=True, device=device)
     y = F.dropout(x, p)
-    values = minidl.backend.as_numpy(y.data)
+    values = minidl.backend.as_numpy(y.array)
     kept = values != 0
     assert abs(kept.mean() - (1 - p)) < 0.02
     assert_close(values[kept], np.full(kept.sum(), 1 / (1 - p)), rtol=1e-12)
     g = minidl.rand(200, 100, dtype="float64", device=device)
     y.backward(g)
-    assert_close(minidl.backend.as_numpy(x.grad.data), minidl.backend.as_numpy(g.data) * values, rtol=1e-12)
+    assert_close(minidl.backend.as_numpy(x.grad.array), minidl.backend.as_numpy(g.array) * values, rtol=1e-12)
     assert y.device == x.device
 
 
@@ -337,11 +337,11 @@ def test_embedding(index_shape, V, D, data):
     padding_idx = data.draw(st.one_of(st.none(), st.integers(-V, V - 1)))
     out = assert_not_mutated(lambda i, w: F.embedding(i, w, padding_idx), idx, weight)
     assert out.shape == index_shape + (D,)
-    assert_close(out, weight.data[idx.data], rtol=0, atol=0)
+    assert_close(out, weight.array[idx.array], rtol=0, atol=0)
     g = np.random.default_rng(0).standard_normal(out.shape)
     out.backward(tensor(g, dtype="float64"))
     expected = np.zeros((V, D))
-    np.add.at(expected, idx.data.reshape(-1), g.reshape(-1, D))
+    np.add.at(expected, idx.array.reshape(-1), g.reshape(-1, D))
     if padding_idx is not None:
         expected[padding_idx % V] = 0
     assert_close(weight.grad, expected, rtol=1e-12, atol=1e-14)
@@ -391,9 +391,9 @@ def test_one_hot(index_shape, C, extra, data):
     idx = data.draw(tensors(shape=index_shape, dtype="int64", low=0, high=C - 1))
     num_classes = -1 if extra == -1 else C + extra
     out = assert_not_mutated(lambda i: F.one_hot(i, num_classes), idx)
-    n = int(idx.data.max()) + 1 if num_classes == -1 else num_classes
+    n = int(idx.array.max()) + 1 if num_classes == -1 else num_classes
     assert out.dtype == np.int64 and out.shape == index_shape + (n,)
-    assert (out.numpy() == np.eye(n, dtype=np.int64)[idx.data]).all()
+    assert (out.numpy() == np.eye(n, dtype=np.int64)[idx.array]).all()
 
 
 def test_one_hot_matches_torch():
@@ -427,7 +427,7 @@ def test_activation_on_each_device_matches_cpu(spec, device):
         y = spec.fn(x)
         y.backward(tensor(np.cos(a), dtype="float64", device=dev))
         assert y.device == x.grad.device == x.device
-        results.append((minidl.backend.as_numpy(y.data), minidl.backend.as_numpy(x.grad.data)))
+        results.append((minidl.backend.as_numpy(y.array), minidl.backend.as_numpy(x.grad.array)))
     for cpu, dev in zip(*results):
         assert_close(dev, cpu, rtol=1e-12, atol=1e-14)
 
@@ -438,6 +438,6 @@ def test_index_ops_on_each_device(device):
     y = F.embedding(idx, w, padding_idx=0)
     y.sum().backward()
     assert y.device == w.device
-    assert_close(minidl.backend.as_numpy(w.grad.data), [[0, 0, 0], [1, 1, 1], [0, 0, 0], [2, 2, 2]])
+    assert_close(minidl.backend.as_numpy(w.grad.array), [[0, 0, 0], [1, 1, 1], [0, 0, 0], [2, 2, 2]])
     h = F.one_hot(idx, 5)
-    assert h.device == idx.device and minidl.backend.as_numpy(h.data).sum() == 4
+    assert h.device == idx.device and minidl.backend.as_numpy(h.array).sum() == 4

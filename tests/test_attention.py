@@ -72,7 +72,7 @@ def attention_case(draw, max_batch=2, max_heads=2, max_len=4, max_dim=3, mask_ki
     elif kind == "float":
         shape = draw(st.sampled_from([(L, S), (B, 1, L, S), (S,)]))
         mask = draw(tensors(shape=shape, low=-2, high=2))  # requires grad: its gradient is checked too
-        bias = mask.data
+        bias = mask.array
         kwargs["attn_mask"] = mask
     elif kind == "causal":
         allowed = np.tril(np.ones((L, S), dtype=bool))
@@ -131,7 +131,7 @@ def test_attention_spec(spec, mask_kind, data):
     fn, extra = _with_mask(spec.fn, kwargs)
     inputs = (q, k, v) + extra
     out = assert_not_mutated(fn, *inputs)
-    assert_close(out, spec.ref(q.data, k.data, v.data, allowed, bias), rtol=1e-10, atol=1e-12, what=spec.name)
+    assert_close(out, spec.ref(q.array, k.array, v.array, allowed, bias), rtol=1e-10, atol=1e-12, what=spec.name)
     out.backward(minidl.tensor(np.random.default_rng(0).standard_normal(out.shape)))
     for t in inputs:
         if spec.name == "weights" and t is v:
@@ -149,9 +149,9 @@ def test_broadcast_batch_gradients():
     k = minidl.tensor(rng.standard_normal((2, 4, 2)), requires_grad=True)
     v = minidl.tensor(rng.standard_normal((1, 2, 4, 3)), requires_grad=True)
     mask = minidl.tensor(rng.random((3, 4)) > 0.3)
-    mask.data[:, 0] = True
+    mask.array[:, 0] = True
     assert_close(
-        F.scaled_dot_product_attention(q, k, v, attn_mask=mask), np_attention(q.data, k.data, v.data, mask.data)[0]
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask), np_attention(q.array, k.array, v.array, mask.array)[0]
     )
     assert_gradients_match(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask), q, k, v)
 
@@ -161,7 +161,7 @@ def test_dropout_is_unbiased_and_differentiable():
     q, k, v = (minidl.tensor(rng.standard_normal((2, 3, 4, 5)), requires_grad=True) for _ in range(3))
     minidl.manual_seed(7)
     out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4)
-    assert not np.allclose(out.data, F.scaled_dot_product_attention(q, k, v).data)
+    assert not np.allclose(out.array, F.scaled_dot_product_attention(q, k, v).array)
     minidl.manual_seed(7)
     assert_close(sdpa_reference(q, k, v, dropout_p=0.4), out, rtol=1e-12, atol=1e-13)  # the same mask drawn
 
@@ -173,9 +173,9 @@ def test_dropout_is_unbiased_and_differentiable():
     assert_gradients_match(same_dropout, *small)
     minidl.manual_seed(8)
     ones = minidl.ones(100, 20, 2)
-    mean = F.scaled_dot_product_attention(ones, ones, ones, dropout_p=0.5).data.mean()
+    mean = F.scaled_dot_product_attention(ones, ones, ones, dropout_p=0.5).array.mean()
     assert abs(mean - 1.0) < 0.05  # E[weights · D] = weights: the output stays 1 on average
-    assert not F.scaled_dot_product_attention(q, k, v, dropout_p=1.0).data.any()
+    assert not F.scaled_dot_product_attention(q, k, v, dropout_p=1.0).array.any()
 
 
 # ---- fully masked rows: documented as output 0 and zero gradient --------------------------------
@@ -194,16 +194,16 @@ def test_fully_masked_rows_give_zero_output_and_zero_gradient(fn, kind):
     allowed[1, 3] = False
     mask = minidl.tensor(allowed) if kind == "bool" else minidl.tensor(np.where(allowed, 0.0, -np.inf))
     out = fn(q, k, v, attn_mask=mask)
-    assert np.isfinite(out.data).all()
-    assert not out.data[0, 1].any() and not out.data[1, 3].any()
-    assert_close(out, np_attention(q.data, k.data, v.data, allowed)[0])
+    assert np.isfinite(out.array).all()
+    assert not out.array[0, 1].any() and not out.array[1, 3].any()
+    assert_close(out, np_attention(q.array, k.array, v.array, allowed)[0])
     dq, dk, dv = grad(out, (q, k, v), minidl.tensor(rng.standard_normal(out.shape)))
-    assert np.isfinite(dq.data).all() and np.isfinite(dk.data).all() and np.isfinite(dv.data).all()
-    assert not dq.data[0, 1].any() and not dq.data[1, 3].any()
+    assert np.isfinite(dq.array).all() and np.isfinite(dk.array).all() and np.isfinite(dv.array).all()
+    assert not dq.array[0, 1].any() and not dq.array[1, 3].any()
     assert_gradients_match(lambda q, k, v: fn(q, k, v, attn_mask=mask), q, k, v)
     w = F.attention_weights(q, k, attn_mask=mask)
-    assert not w.data[0, 1].any()
-    assert_close(w.data.sum(-1)[0, [0, 2, 3]], np.ones(3))
+    assert not w.array[0, 1].any()
+    assert_close(w.array.sum(-1)[0, [0, 2, 3]], np.ones(3))
 
 
 def test_fully_masked_rows_with_a_float_mask_gradient():
@@ -218,8 +218,8 @@ def test_fully_masked_rows_with_a_float_mask_gradient():
     for fn in FUNCTIONS:
         out = fn(q, k, v, attn_mask=mask)
         (dm,) = grad(out, (mask,), minidl.tensor(rng.standard_normal(out.shape)))
-        assert np.isfinite(dm.data).all() and not dm.data[1].any() and dm.data[2, 0] == 0
-        assert dm.data[0].any()
+        assert np.isfinite(dm.array).all() and not dm.array[1].any() and dm.array[2, 0] == 0
+        assert dm.array[0].any()
 
 
 # ---- errors -------------------------------------------------------------------------------------
@@ -287,12 +287,12 @@ def test_sdpa_matches_torch(case, scaled):
     torch = pytest.importorskip("torch")
     cfg, q, k, v, kwargs, allowed, bias = case
     scale = 0.6 if scaled else None
-    tq, tk, tv = (_torch(t.data) for t in (q, k, v))
+    tq, tk, tv = (_torch(t.array) for t in (q, k, v))
     tkw = {"is_causal": kwargs.get("is_causal", False), "scale": scale}
     inputs, tinputs = [q, k, v], [tq, tk, tv]
     if "attn_mask" in kwargs:
         m = kwargs["attn_mask"]
-        tkw["attn_mask"] = _torch(m.data)
+        tkw["attn_mask"] = _torch(m.array)
         if m.requires_grad:
             inputs.append(m), tinputs.append(tkw["attn_mask"])
     out = F.scaled_dot_product_attention(q, k, v, scale=scale, **kwargs)
@@ -424,9 +424,9 @@ def test_multihead_attention_matches_torch(name):
 def test_multihead_attention_init_and_state_dict():
     mha = nn.MultiheadAttention(16, 4)
     bound = math.sqrt(6 / (3 * 16 + 16))
-    w = mha.in_proj_weight.data
+    w = mha.in_proj_weight.array
     assert w.shape == (48, 16) and np.abs(w).max() <= bound and np.abs(w).max() > 0.8 * bound
-    assert not mha.in_proj_bias.data.any() and not mha.out_proj.bias.data.any()
+    assert not mha.in_proj_bias.array.any() and not mha.out_proj.bias.array.any()
     assert list(mha.state_dict()) == ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]
     cross = nn.MultiheadAttention(16, 4, kdim=5, vdim=7, bias=False)
     assert cross.in_proj_weight is None and cross.in_proj_bias is None
@@ -443,7 +443,7 @@ def test_multihead_dropout_same_mask_with_and_without_weights():
     minidl.manual_seed(3)
     b, w = mha(x, x, x)
     assert_close(a, b, rtol=1e-5, atol=1e-6)
-    assert not np.allclose(a.data, mha.eval()(x, x, x)[0].data)
+    assert not np.allclose(a.array, mha.eval()(x, x, x)[0].array)
     assert w.shape == (2, 5, 5)
 
 
@@ -453,11 +453,11 @@ def test_multihead_fully_masked_query_gets_the_output_bias():
     x = minidl.randn(2, 4, 8, requires_grad=True)
     pad = minidl.tensor(np.array([[False, False, True, False], [True, True, True, True]]))
     out, w = mha(x, x, x, key_padding_mask=pad)
-    assert np.isfinite(out.data).all()
-    assert_close(out.data[1], np.broadcast_to(mha.out_proj.bias.data, (4, 8)))
-    assert not w.data[1].any() and not w.data[0, :, 2].any()
+    assert np.isfinite(out.array).all()
+    assert_close(out.array[1], np.broadcast_to(mha.out_proj.bias.array, (4, 8)))
+    assert not w.array[1].any() and not w.array[0, :, 2].any()
     out.sum().backward()
-    assert np.isfinite(x.grad.data).all() and not x.grad.data[1].any()
+    assert np.isfinite(x.grad.array).all() and not x.grad.array[1].any()
 
 
 def _layer_pair(torch, **kw):
@@ -537,19 +537,19 @@ def test_transformer_encoder_matches_torch():
 @pytest.mark.parametrize("d_model", [6, 7])
 def test_positional_encoding(d_model):
     pe = nn.PositionalEncoding(d_model, max_len=50)
-    table = pe.pe.data
+    table = pe.pe.array
     pos, i = np.arange(50)[:, None], np.arange(d_model)[None, :]
     angle = pos / 10000 ** ((i - i % 2) / d_model)
     assert_close(table, np.where(i % 2 == 0, np.sin(angle), np.cos(angle)), rtol=1e-5, atol=1e-6)
     assert "pe" not in pe.state_dict() and dict(pe.named_buffers())["pe"] is pe.pe  # non-persistent
     x = minidl.randn(7, 2, d_model)
-    assert_close(pe(x), x.data + table[:7, None, :], rtol=1e-6, atol=1e-6)
+    assert_close(pe(x), x.array + table[:7, None, :], rtol=1e-6, atol=1e-6)
     xb = minidl.randn(2, 7, d_model, requires_grad=True)
     y = nn.PositionalEncoding(d_model, max_len=50, batch_first=True)(xb)
-    assert_close(y, xb.data + table[None, :7, :], rtol=1e-6, atol=1e-6)
+    assert_close(y, xb.array + table[None, :7, :], rtol=1e-6, atol=1e-6)
     y.sum().backward()
     assert_close(xb.grad, np.ones(xb.shape))
-    assert_close(pe(x[:, 0]), x.data[:, 0] + table[:7], rtol=1e-6, atol=1e-6)  # unbatched
+    assert_close(pe(x[:, 0]), x.array[:, 0] + table[:7], rtol=1e-6, atol=1e-6)  # unbatched
 
 
 # ---- devices ----------------------------------------------------------------------------------------
@@ -571,4 +571,4 @@ def test_attention_on_each_device(device):
     assert_close(results[0][0], ref, rtol=1e-10, atol=1e-12)
     layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).to(device)
     y = layer(minidl.randn(2, 5, 8, device=device), is_causal=True)
-    assert y.device == minidl.randn(1, device=device).device and np.isfinite(minidl.backend.as_numpy(y.data)).all()
+    assert y.device == minidl.randn(1, device=device).device and np.isfinite(minidl.backend.as_numpy(y.array)).all()

@@ -108,9 +108,9 @@ def test_leaf_grads_are_independent_arrays():
     # x + y hands the very same gradient to both leaves
     x, y = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (x + y).sum().backward()
-    x.grad.data[0] = 100.0
+    x.grad.array[0] = 100.0
     assert_close(y.grad, [1.0, 1.0])
-    assert not np.shares_memory(x.grad.data, y.grad.data)
+    assert not np.shares_memory(x.grad.array, y.grad.array)
 
 
 def test_leaf_grad_never_shares_memory_with_the_given_gradient():
@@ -120,11 +120,11 @@ def test_leaf_grad_never_shares_memory_with_the_given_gradient():
     # the reshape's backward hands x a view of g; y receives g itself
     (x.reshape(1, 2) + y).backward(g)
     for t in (x, y):
-        assert not np.shares_memory(t.grad.data, g.data)
-    assert not np.shares_memory(x.grad.data, y.grad.data)
+        assert not np.shares_memory(t.grad.array, g.array)
+    assert not np.shares_memory(x.grad.array, y.grad.array)
     x.grad = None
     x.reshape(1, 2).backward(g)
-    assert not np.shares_memory(x.grad.data, g.data)
+    assert not np.shares_memory(x.grad.array, g.array)
     x.grad.zero_()
     assert_close(g, [[5.0, 6.0]])
 
@@ -216,7 +216,7 @@ def test_detach_shares_data_and_has_no_grad():
     y = x * 3
     d = y.detach()
     assert not d.requires_grad and d.grad_fn is None and d.is_leaf
-    assert np.shares_memory(d.data, y.data)
+    assert np.shares_memory(d.array, y.array)
     with minidl.no_grad():
         d.add_(1.0)
     assert_close(y.detach(), [4.0, 7.0])

@@ -9,7 +9,7 @@ The rule, enforced over every module of the package:
    (``np.``/``numpy.``): they take the array module of their inputs (``ctx.xp``,
    ``backend.get_array_module``), so the same code runs on NumPy and CuPy arrays.
 3. The modules in ``HOST_SIDE`` may import NumPy for work on host memory (dtypes, files,
-   finite differences, hypothesis arrays), but never hand a tensor's array (``<x>.data``) to a
+   finite differences, hypothesis arrays), but never hand a tensor's array (``<x>.array``) to a
    NumPy function directly: it goes through ``backend.as_numpy`` first, which copies GPU data
    to the host.
 """
@@ -51,6 +51,8 @@ HOST_SIDE = {
     "explain.py": "inputs and targets arrive as host arrays; quadrature nodes and noise are drawn on the host",
     "attacks.py": "inputs and labels arrive as host arrays; random starts are drawn on the host, then moved",
 }
+# host modules whose own objects call a host array ``.array`` (only ``.data`` is checked there)
+OWN_ARRAY_ATTRIBUTE = {"classroom/sandbox.py": "the replies of the sandboxed process (_Out) carry host arrays"}
 NUMPY_NAMES = {"numpy", "np"}
 CUPY_NAMES = {"cupy", "cp"}
 
@@ -89,8 +91,8 @@ def _numpy_attribute_uses(tree):
             yield node.lineno, f"{node.value.id}.{node.attr}"
 
 
-def _tensor_data_into_numpy(tree):
-    """Lines where a NumPy function gets ``<something>.data`` not wrapped in ``as_numpy(...)``."""
+def _tensor_data_into_numpy(tree, attributes=("array", "data")):
+    """Lines where a NumPy function gets ``<something>.array`` (or ``.data``) not wrapped in ``as_numpy(...)``."""
 
     def unwrapped_data(node):
         if isinstance(node, ast.Call):
@@ -98,7 +100,7 @@ def _tensor_data_into_numpy(tree):
             name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
             if name == "as_numpy":
                 return False
-        if isinstance(node, ast.Attribute) and node.attr == "data":
+        if isinstance(node, ast.Attribute) and node.attr in attributes:
             return True
         return any(unwrapped_data(child) for child in ast.iter_child_nodes(node))
 
@@ -111,7 +113,7 @@ def _tensor_data_into_numpy(tree):
         ):
             args = list(node.args) + [k.value for k in node.keywords]
             if any(unwrapped_data(a) for a in args):
-                yield node.lineno, f"{node.func.value.id}.{node.func.attr}(...<x>.data...)"
+                yield node.lineno, f"{node.func.value.id}.{node.func.attr}(...<x>.array...)"
 
 
 def _violations():
@@ -128,7 +130,8 @@ def _violations():
             for line, use in _numpy_attribute_uses(tree):
                 found.append(f"{rel}:{line}: uses {use}; use ctx.xp or backend.get_array_module")
         elif rel != SEAM:
-            for line, use in _tensor_data_into_numpy(tree):
+            attributes = ("data",) if rel in OWN_ARRAY_ATTRIBUTE else ("array", "data")
+            for line, use in _tensor_data_into_numpy(tree, attributes):
                 found.append(f"{rel}:{line}: {use}; copy it to the host with backend.as_numpy first")
     return found
 
@@ -168,13 +171,13 @@ def test_the_rule_catches_tensor_data_handed_to_numpy_in_host_modules(tmp_path, 
     fake.mkdir()
     (fake / "tensor.py").write_text(
         "import numpy\n"
-        "def bad(t):\n    return numpy.sum(t.data)\n"
-        "def good(t):\n    return numpy.sum(backend.as_numpy(t.data)), numpy.zeros(t.shape)\n"
+        "def bad(t):\n    return numpy.sum(t.array)\n"
+        "def good(t):\n    return numpy.sum(backend.as_numpy(t.array)), numpy.zeros(t.shape)\n"
     )
-    (fake / "backend.py").write_text("import numpy\nimport cupy\ndef f(t):\n    return numpy.sum(t.data)\n")
+    (fake / "backend.py").write_text("import numpy\nimport cupy\ndef f(t):\n    return numpy.sum(t.array)\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     violations = _violations()
-    assert violations == ["tensor.py:3: numpy.sum(...<x>.data...); copy it to the host with backend.as_numpy first"]
+    assert violations == ["tensor.py:3: numpy.sum(...<x>.array...); copy it to the host with backend.as_numpy first"]
 
 
 # ---- backend functions -------------------------------------------------------------------------
@@ -236,9 +239,9 @@ def test_gpu_round_trip(device):
     if device == "cpu":
         pytest.skip("no GPU here")
     x = minidl.tensor([1.0, 2.0], device=device, requires_grad=True)
-    assert backend.get_array_module(x.data) is not np
+    assert backend.get_array_module(x.array) is not np
     y = (x * x).sum()
     y.backward()
     assert x.grad.device == device
-    assert backend.as_numpy(x.grad.data).tolist() == [2.0, 4.0]
+    assert backend.as_numpy(x.grad.array).tolist() == [2.0, 4.0]
     assert x.detach().cpu().numpy().tolist() == [1.0, 2.0]

@@ -144,7 +144,7 @@ def unfold_cases(draw):
     x = draw(tensors(shape=(c["N"], c["C_in"]) + c["size"]))
     k, d, p, s = c["kernel"], c["dilation"], c["padding"], c["stride"]
     return Case(
-        lambda x: F.unfold(x, k, d, p, s), (x,), ref_unfold(x.data, k, d, _pads(c), s),
+        lambda x: F.unfold(x, k, d, p, s), (x,), ref_unfold(x.array, k, d, _pads(c), s),
         torch_fn=lambda tf, x: tf.unfold(x, k, d, p, s),
     )  # fmt: skip
 
@@ -156,7 +156,7 @@ def fold_cases(draw):
     L = _out(size[0], k[0], s[0], p[0], p[0], d[0]) * _out(size[1], k[1], s[1], p[1], p[1], d[1])
     cols = draw(tensors(shape=(c["N"], c["C_in"] * k[0] * k[1], L)))
     return Case(
-        lambda c: F.fold(c, size, k, d, p, s), (cols,), ref_fold(cols.data, size, k, d, _pads(c), s),
+        lambda c: F.fold(c, size, k, d, p, s), (cols,), ref_fold(cols.array, size, k, d, _pads(c), s),
         torch_fn=lambda tf, c: tf.fold(c, size, k, d, p, s),
     )  # fmt: skip
 
@@ -175,7 +175,7 @@ def conv2d_cases(draw, same=False, **config):
     else:
         p, pads = c["padding"], _pads(c)
     inputs = (x, w) if b is None else (x, w, b)
-    expected = ref_conv2d(x.data, w.data, None if b is None else b.data, s, pads, d, g)
+    expected = ref_conv2d(x.array, w.array, None if b is None else b.array, s, pads, d, g)
 
     return Case(lambda x, w, b=None: F.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g), inputs, expected,
                 torch_fn=lambda tf, x, w, b=None: tf.conv2d(x, w, b, s, p, d, g))  # fmt: skip
@@ -189,7 +189,7 @@ def conv1d_cases(draw):
     b = draw(st.none() | tensors(shape=(c["C_out"],)))
     (s,), (p,), (d,), g = c["stride"], c["padding"], c["dilation"], c["groups"]
     inputs = (x, w) if b is None else (x, w, b)
-    expected = ref_conv2d(x.data[:, :, None], w.data[:, :, None], None if b is None else b.data,
+    expected = ref_conv2d(x.array[:, :, None], w.array[:, :, None], None if b is None else b.array,
                           (1, s), ((0, 0), (p, p)), (1, d), g)[:, :, 0]  # fmt: skip
     return Case(lambda x, w, b=None: F.conv1d(x, w, b, s, p, d, g), inputs, expected,
                 torch_fn=lambda tf, x, w, b=None: tf.conv1d(x, w, b, s, p, d, g))  # fmt: skip
@@ -221,7 +221,7 @@ def max_pool2d_cases(draw):
     x = draw(tensors(shape=(c["N"], c["C"]) + c["size"], distinct=True))  # no ties: max has a derivative
     k, s, p, d, ceil = c["kernel"], c["stride"], c["padding"], c["dilation"], c["ceil_mode"]
     stride = draw(st.sampled_from([s, None]))  # None: the kernel size
-    expected, _ = ref_max_pool2d(x.data, k, stride or k, p, d, ceil)
+    expected, _ = ref_max_pool2d(x.array, k, stride or k, p, d, ceil)
 
     return Case(lambda x: F.max_pool2d(x, k, stride, p, d, ceil), (x,), expected,
                 torch_fn=lambda tf, x: tf.max_pool2d(x, k, stride, p, d, ceil))  # fmt: skip
@@ -234,7 +234,7 @@ def avg_pool2d_cases(draw):
     k, s, p, ceil = c["kernel"], c["stride"], c["padding"], c["ceil_mode"]
     include = draw(st.booleans())
     override = draw(st.sampled_from([None, None, 3]))
-    expected = ref_avg_pool2d(x.data, k, s, p, ceil, include, override)
+    expected = ref_avg_pool2d(x.array, k, s, p, ceil, include, override)
     return Case(lambda x: F.avg_pool2d(x, k, s, p, ceil, include, override), (x,), expected,
                 torch_fn=lambda tf, x: tf.avg_pool2d(x, k, s, p, ceil, include, override))  # fmt: skip
 
@@ -246,7 +246,7 @@ def adaptive_avg_pool2d_cases(draw):
     OH, OW = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     size = draw(st.sampled_from([(OH, OW), (OH, None), 1]))
     full = (1, 1) if size == 1 else (OH, W if size[1] is None else OW)
-    return Case(lambda x: F.adaptive_avg_pool2d(x, size), (x,), ref_adaptive_avg_pool2d(x.data, *full),
+    return Case(lambda x: F.adaptive_avg_pool2d(x, size), (x,), ref_adaptive_avg_pool2d(x.array, *full),
                 torch_fn=lambda tf, x: tf.adaptive_avg_pool2d(x, size))  # fmt: skip
 
 
@@ -256,10 +256,10 @@ def pool1d_cases(draw):
     x = draw(tensors(shape=(c["N"], c["C"]) + c["size"], distinct=True))
     (k,), (s,), (p,), (d,), ceil = c["kernel"], c["stride"], c["padding"], c["dilation"], c["ceil_mode"]
     if draw(st.booleans()):
-        expected, _ = ref_max_pool2d(x.data[:, :, None], (1, k), (1, s), (0, p), (1, d), ceil)
+        expected, _ = ref_max_pool2d(x.array[:, :, None], (1, k), (1, s), (0, p), (1, d), ceil)
         return Case(lambda x: F.max_pool1d(x, k, s, p, d, ceil), (x,), expected[:, :, 0],
                     torch_fn=lambda tf, x: tf.max_pool1d(x, k, s, p, d, ceil))  # fmt: skip
-    expected = ref_avg_pool2d(x.data[:, :, None], (1, k), (1, s), (0, p), ceil, True)
+    expected = ref_avg_pool2d(x.array[:, :, None], (1, k), (1, s), (0, p), ceil, True)
     return Case(lambda x: F.avg_pool1d(x, k, s, p, ceil), (x,), expected[:, :, 0],
                 torch_fn=lambda tf, x: tf.avg_pool1d(x, k, s, p, ceil))  # fmt: skip
 
@@ -303,7 +303,7 @@ def test_op_matches_torch(name, data):
     out = case.fn(*case.inputs)
     g = np.random.default_rng(1).standard_normal(out.shape)
     grads = _grads(case.fn, case.inputs, g)
-    t_inputs = [torch.tensor(t.data, requires_grad=True) for t in case.inputs]
+    t_inputs = [torch.tensor(t.array, requires_grad=True) for t in case.inputs]
     t_out = case.torch_fn(torch.nn.functional, *t_inputs)
     t_grads = torch.autograd.grad(t_out, t_inputs, torch.tensor(g))
     assert_close(out, t_out, rtol=1e-10, atol=1e-12)
@@ -323,7 +323,7 @@ def test_full_gradgradcheck(case):
 def test_max_pool2d_return_indices(c, data):
     x = data.draw(tensors(shape=(c["N"], c["C"]) + c["size"], distinct=True, requires_grad=False))
     y, idx = F.max_pool2d(x, c["kernel"], c["stride"], c["padding"], c["dilation"], c["ceil_mode"], return_indices=True)
-    ref_y, ref_idx = ref_max_pool2d(x.data, c["kernel"], c["stride"], c["padding"], c["dilation"], c["ceil_mode"])
+    ref_y, ref_idx = ref_max_pool2d(x.array, c["kernel"], c["stride"], c["padding"], c["dilation"], c["ceil_mode"])
     assert_close(y, ref_y)
     assert idx.dtype == np.int64 and (idx.numpy() == ref_idx).all()
 

@@ -98,7 +98,7 @@ def test_dropout_masks_repeat_after_manual_seed_on_the_device():
     def mask():
         y = F.dropout(x, 0.5)
         assert y.device == "strict"
-        return backend.as_numpy(y.data).copy()
+        return backend.as_numpy(y.array).copy()
 
     minidl.manual_seed(4)
     a = mask()

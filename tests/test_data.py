@@ -29,7 +29,7 @@ def _dataset(n, device="cpu"):
 
 
 def _labels(batches):
-    return [backend.as_numpy(yb.data).tolist() for _, yb in batches]
+    return [backend.as_numpy(yb.array).tolist() for _, yb in batches]
 
 
 class ListDataset(Dataset):
@@ -122,7 +122,7 @@ def test_batches_do_not_alias_the_dataset():
     ds = _dataset(6)
     for shuffle in (False, True):
         for xb, _ in DataLoader(ds, batch_size=3, shuffle=shuffle, seed=0):
-            xb.data[...] = -1
+            xb.array[...] = -1
     assert ds.tensors[0].numpy()[:, 0].tolist() == list(range(6))
 
 

@@ -32,7 +32,7 @@ class SoftplusKernel(dispatch.KernelFunction):
     def kernel_backward(ctx, dy):
         calls["backward"] += 1
         (x,) = ctx.saved_tensors
-        return dy.data / (1 + ctx.xp.exp(-x.data))
+        return dy.array / (1 + ctx.xp.exp(-x.array))
 
     def reference_forward(ctx):
         return softplus.reference(ctx.inputs[0])
@@ -55,7 +55,7 @@ class WrongDouble(dispatch.KernelFunction):
         return x * 2
 
     def kernel_backward(ctx, dy):
-        return dy.data * 3  # wrong on purpose
+        return dy.array * 3  # wrong on purpose
 
 
 dispatch.register_kernel(double, WrongDouble.apply)

@@ -124,7 +124,7 @@ def _draw_inputs(data, spec, dtype="float64", max_dims=3, max_side=3):
         )
         for i, (s, d) in enumerate(zip(shapes, spec.domains))
     ]
-    arrays = [t.data.copy() for t in inputs]
+    arrays = [t.array.copy() for t in inputs]
     if spec.valid is not None:
         assume(spec.valid(*arrays))
     return inputs, arrays

@@ -67,7 +67,7 @@ def test_gradients_are_correct():
     model = small(n_layer=1, vocab_size=5, n_embd=4, block_size=4)
     params = {n: p for n, p in model.named_parameters()}
     for p in params.values():
-        p.data = p.data.astype(np.float64)
+        p.array = p.array.astype(np.float64)
     idx, tgt = _ids(2, 4, V=5), _ids(2, 4, V=5, seed=3)
     w = params["h.0.attn.c_attn.weight"]
     _, loss = model(idx, tgt)
@@ -76,11 +76,11 @@ def test_gradients_are_correct():
     rng = np.random.default_rng(0)
     for _ in range(5):
         i, j = rng.integers(0, w.shape[0]), rng.integers(0, w.shape[1])
-        w.data[i, j] += eps
+        w.array[i, j] += eps
         up = model(idx, tgt)[1].item()
-        w.data[i, j] -= 2 * eps
+        w.array[i, j] -= 2 * eps
         down = model(idx, tgt)[1].item()
-        w.data[i, j] += eps
+        w.array[i, j] += eps
         assert abs((up - down) / (2 * eps) - g[i, j]) < 1e-6 * max(1.0, abs(g[i, j]))
 
 
@@ -118,7 +118,7 @@ def test_the_cache_gives_exactly_the_tokens_of_a_full_recomputation(kw):
     model = small()
     model.eval()
     for p in model.parameters():
-        p.data = p.data.astype(np.float64)  # so that no rounding difference can move a sample
+        p.array = p.array.astype(np.float64)  # so that no rounding difference can move a sample
     prompt = _ids(2, 3)
     cached = model.generate(prompt, 12, use_cache=True, **kw)  # 15 tokens: past block_size 8 too
     full = model.generate(prompt, 12, use_cache=False, **kw)
@@ -155,7 +155,7 @@ def test_it_learns_a_repeating_sequence():
 def test_gradient_checkpointing_gives_the_same_gradients():
     model = small(dropout=0.1)
     for p in model.parameters():
-        p.data = p.data.astype(np.float64)
+        p.array = p.array.astype(np.float64)
     idx, tgt = _ids(2, 8), _ids(2, 8, seed=2)
     grads = []
     for flag in (False, True):

@@ -22,7 +22,7 @@ def test_same_weights_give_the_same_logits_as_the_nn_gpt(n_layer, n_head, n_embd
     minidl.manual_seed(n_layer)
     nn_model = NNGPT(GPTConfig(vocab_size=11, block_size=8, n_layer=n_layer, n_head=n_head, n_embd=n_embd))
     for p in nn_model.parameters():  # nonzero biases and gains, so that a mixed-up copy cannot agree
-        p.data[...] = p.data + 0.1 * np.random.default_rng(p.numel()).standard_normal(p.shape).astype(p.data.dtype)
+        p.array[...] = p.array + 0.1 * np.random.default_rng(p.numel()).standard_normal(p.shape).astype(p.array.dtype)
     nn_model.eval()
     model = from_nn_gpt(nn_model)
     ids = np.random.default_rng(T).integers(0, 11, size=(3, T))

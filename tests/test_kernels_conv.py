@@ -155,10 +155,10 @@ def test_kernel_output_is_channels_last_and_reference_mode_turns_it_off():
     with minidl.reference_mode(False):  # kernels on, also in a MINIDL_REFERENCE=1 run
         y = F.conv2d(x, w)
         pooled = F.max_pool2d(F.relu(y), 2)
-    assert y.data.transpose(0, 2, 3, 1).flags.c_contiguous  # the kernel's memory order
-    assert pooled.data.transpose(0, 2, 3, 1).flags.c_contiguous  # kept by relu and the pooling kernel
+    assert y.array.transpose(0, 2, 3, 1).flags.c_contiguous  # the kernel's memory order
+    assert pooled.array.transpose(0, 2, 3, 1).flags.c_contiguous  # kept by relu and the pooling kernel
     with minidl.reference_mode():
         y_ref = F.conv2d(x, w)
-        assert y_ref.data.flags.c_contiguous
+        assert y_ref.array.flags.c_contiguous
         assert_close(F.max_pool2d(F.relu(y_ref), 2), pooled, rtol=1e-12)
     assert_close(y_ref, y, rtol=1e-12, atol=1e-12)

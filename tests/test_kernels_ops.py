@@ -95,7 +95,7 @@ def layer_norm_cases(draw, dtype=None):
     assume(int(np.prod(normalized)) >= 2)
     x, dtype = draw(inputs(shape, dtype), label="x")
     axes = tuple(range(len(shape) - k, len(shape)))
-    assume(x.data.astype(np.float64).std(axis=axes).min() > 0.1)  # 1/σ stays moderate
+    assume(x.array.astype(np.float64).std(axis=axes).min() > 0.1)  # 1/σ stays moderate
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="param seed"))
     affine = draw(st.sampled_from(["both", "weight", "bias", "none"]), label="affine")
     w = _param(rng, normalized, dtype) if affine in ("both", "weight") else None
@@ -136,7 +136,7 @@ def batch_norm_cases(draw, dtype=None):
     training = draw(st.booleans(), label="training")
     if training:
         axes = (0,) + tuple(range(2, ndim))
-        assume(x.data.astype(np.float64).std(axis=axes).min() > 0.1)
+        assume(x.array.astype(np.float64).std(axis=axes).min() > 0.1)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="param seed"))
     C = shape[1]
     affine = draw(st.booleans(), label="affine")
@@ -212,7 +212,7 @@ def test_cross_entropy_kernel_equals_reference(case):
 @given(case=cross_entropy_cases(dtype="float64"))
 def test_cross_entropy_kernel_second_derivatives(case):
     x, target, options, _ = case
-    assume(options["reduction"] != "mean" or bool((target.data != options["ignore_index"]).any()))
+    assume(options["reduction"] != "mean" or bool((target.array != options["ignore_index"]).any()))
     with minidl.reference_mode(False):
         assert_gradients_match(lambda x: F.cross_entropy(x, target, **options), x.detach().requires_grad_(True))
 

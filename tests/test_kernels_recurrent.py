@@ -74,7 +74,7 @@ def test_second_derivatives_through_the_kernel(kind, cell):
     rng = np.random.default_rng(7)
     x, states, w = _inputs(rng, kind, 3, 2, 2, 2, "float64", True, [True] * 7, True, cell)
     if kind == "rnn_relu":  # away from the kink of relu: gradcheck steps must not cross it
-        w[2] = minidl.tensor(w[2].data + 3.0, requires_grad=True)
+        w[2] = minidl.tensor(w[2].array + 3.0, requires_grad=True)
     n = len(states)
 
     def f(x, *rest):

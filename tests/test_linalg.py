@@ -55,7 +55,7 @@ SPECS = [
 def test_linalg_op(spec, data):
     in_shapes = data.draw(spec.shapes, label="shapes")
     inputs = [data.draw(tensors(shape=tuple(s)), label=f"input {i}") for i, s in enumerate(in_shapes)]
-    arrays = [t.data.copy() for t in inputs]
+    arrays = [t.array.copy() for t in inputs]
     out = assert_not_mutated(spec.fn, *inputs)
     expected = np.asarray(spec.ref(*arrays))
     assert_close(out, expected, rtol=1e-12, atol=1e-12)
@@ -74,8 +74,8 @@ def test_matmul_broadcast_batch_gradient_is_summed():
     y.sum().backward()
     assert a.grad.shape == a.shape and b.grad.shape == b.shape
     ones = np.ones((2, 5, 3, 2))
-    assert_close(a.grad, (ones @ np.swapaxes(b.data, -1, -2)).sum(axis=1, keepdims=True), rtol=1e-12)
-    assert_close(b.grad, (np.swapaxes(a.data, -1, -2) @ ones).sum(axis=0), rtol=1e-12)
+    assert_close(a.grad, (ones @ np.swapaxes(b.array, -1, -2)).sum(axis=1, keepdims=True), rtol=1e-12)
+    assert_close(b.grad, (np.swapaxes(a.array, -1, -2) @ ones).sum(axis=0), rtol=1e-12)
 
 
 def test_matmul_of_vectors_is_a_scalar():

@@ -452,6 +452,6 @@ def test_loss_on_each_device_matches_cpu(spec, device):
         y = getattr(F, spec.op)(x, t, **case.kwargs, **extra)
         y.backward()
         assert y.device == x.grad.device == x.device
-        results.append((minidl.backend.as_numpy(y.data), minidl.backend.as_numpy(x.grad.data)))
+        results.append((minidl.backend.as_numpy(y.array), minidl.backend.as_numpy(x.grad.array)))
     for cpu, dev in zip(*results):
         assert_close(dev, cpu, rtol=1e-10, atol=1e-12)

@@ -160,22 +160,22 @@ def test_init_statistics(fn, expected_std):
     minidl.manual_seed(0)
     t = minidl.empty(100, 200)
     fn(t)
-    assert abs(float(t.data.mean())) < 0.01
-    assert abs(float(t.data.std()) / expected_std - 1) < 0.03
+    assert abs(float(t.array.mean())) < 0.01
+    assert abs(float(t.array.std()) / expected_std - 1) < 0.03
 
 
 def test_orthogonal_init():
     t = minidl.empty(6, 10)
     init.orthogonal_(t)
-    np.testing.assert_allclose(t.data @ t.data.T, np.eye(6), atol=1e-5)
+    np.testing.assert_allclose(t.array @ t.array.T, np.eye(6), atol=1e-5)
 
 
 def test_init_constants_and_gain():
     t = minidl.empty(3, 3)
     init.ones_(t)
-    assert t.data.sum() == 9
+    assert t.array.sum() == 9
     init.zeros_(t)
-    assert t.data.sum() == 0
+    assert t.array.sum() == 0
     assert init.calculate_gain("relu") == pytest.approx(math.sqrt(2))
     with pytest.raises(ValueError):
         init.calculate_gain("nope")

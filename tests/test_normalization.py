@@ -136,12 +136,12 @@ def test_normalization(spec, data):
     if spec.kind == "layer":
         assume(np.prod([shape[i] for i in axes]) >= 2)
     x = data.draw(tensors(shape=shape), label="x")
-    a = x.data.copy()
+    a = x.array.copy()
     if spec.kind == "layer" or spec.training:
         assume(a.std(axis=axes).min() > 0.1)  # well-conditioned groups: 1/σ stays moderate
     w, b = _params(spec, shape, data.draw)
-    wa = None if w is None else w.data.copy()
-    ba = None if b is None else b.data.copy()
+    wa = None if w is None else w.array.copy()
+    ba = None if b is None else b.array.copy()
 
     if spec.kind == "layer":
         fn = _fn(spec)
@@ -315,6 +315,6 @@ def test_normalization_on_each_device_matches_cpu(training, device):
         y = F.batch_norm(x, rm, rv, w, b, training=training) + F.layer_norm(x, 5) * 2
         y.sum().backward()
         assert y.device == x.device and rm.device == x.device
-        results.append([minidl.backend.as_numpy(t.data) for t in (y, x.grad, w.grad, b.grad, rm, rv)])
+        results.append([minidl.backend.as_numpy(t.array) for t in (y, x.grad, w.grad, b.grad, rm, rv)])
     for cpu, dev in zip(*results):
         assert_close(dev, cpu, rtol=1e-10, atol=1e-12)

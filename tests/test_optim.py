@@ -82,7 +82,7 @@ def _torch_step(opt, params, X, Y):
 
 
 def _values(params):
-    return [backend.as_numpy(p.data).copy() if isinstance(p, minidl.Tensor) else p.detach().numpy() for p in params]
+    return [backend.as_numpy(p.array).copy() if isinstance(p, minidl.Tensor) else p.detach().numpy() for p in params]
 
 
 def _assert_trajectories_match(torch, name, kwargs, steps=20, seed=0):
@@ -194,7 +194,7 @@ def test_state_follows_a_parameter_whose_array_was_replaced():
     opt = optim.Adam([p], lr=0.1)
     p.grad = minidl.ones(2)
     opt.step()
-    p.data = p.data.astype(np.float64)  # what model.double() does to a parameter
+    p.array = p.array.astype(np.float64)  # what model.double() does to a parameter
     p.grad = minidl.ones(2, dtype=minidl.float64)
     opt.step()
     assert opt.state[p]["exp_avg"].dtype == np.float64 and p.dtype == minidl.float64

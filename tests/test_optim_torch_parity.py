@@ -117,17 +117,17 @@ class Pair:
             g = None if self.rng.random() < 0.2 else self.rng.standard_normal(p.shape)
             p.grad = None if g is None else minidl.tensor(g, device=device)
             q.grad = None if g is None else torch.tensor(g)
-        kept = [None if p.grad is None else backend.as_numpy(p.grad.data).copy() for p, _ in zip(*self.params())]
+        kept = [None if p.grad is None else backend.as_numpy(p.grad.array).copy() for p, _ in zip(*self.params())]
         self.opt.step()
         self.topt.step()
         for i, (p, g) in enumerate(zip(self.params()[0], kept)):
             if g is not None:
-                np.testing.assert_array_equal(backend.as_numpy(p.grad.data), g, err_msg=f"{self.name} wrote grad {i}")
+                np.testing.assert_array_equal(backend.as_numpy(p.grad.array), g, err_msg=f"{self.name} wrote grad {i}")
 
     def assert_params_match(self, what):
         for i, (p, q) in enumerate(zip(*self.params())):
             np.testing.assert_allclose(
-                backend.as_numpy(p.data), q.detach().numpy(), rtol=RTOL, atol=ATOL, equal_nan=True,
+                backend.as_numpy(p.array), q.detach().numpy(), rtol=RTOL, atol=ATOL, equal_nan=True,
                 err_msg=f"{self.name} {what}: parameter {i}",
             )  # fmt: skip
 
@@ -184,8 +184,8 @@ def test_state_carries_over_between_the_libraries(name, data, split, torch_first
         pair.step()
     fresh = Pair(name, groups, seed + 1)
     for p, q, source in zip(*fresh.params(), pair.params()[1 if torch_first else 0]):
-        value = source.detach().numpy().copy() if torch_first else backend.as_numpy(source.data).copy()
-        p.data[...] = value
+        value = source.detach().numpy().copy() if torch_first else backend.as_numpy(source.array).copy()
+        p.array[...] = value
         with torch.no_grad():
             q.copy_(torch.tensor(value))
     ours_groups, theirs_groups = fresh.opt.state_dict()["param_groups"], fresh.topt.state_dict()["param_groups"]
@@ -218,7 +218,7 @@ def test_every_device_steps_as_the_cpu(name, data, other_device):
         other.step()
     for p, q in zip(cpu.params()[0], other.params()[0]):
         assert q.device == backend.Device(other_device)
-        np.testing.assert_allclose(backend.as_numpy(q.data), backend.as_numpy(p.data), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(backend.as_numpy(q.array), backend.as_numpy(p.array), rtol=1e-12, atol=1e-14)
 
 
 # ---- hyper-parameters PyTorch refuses --------------------------------------------------------

@@ -93,7 +93,7 @@ def draw_weights(data, gates, I, H, bias=True):
 
 
 def arrays(ts):
-    return [None if t is None else t.data for t in ts]
+    return [None if t is None else t.array for t in ts]
 
 
 @given(name=st.sampled_from(sorted(CELLS)), B=small, I=small, H=st.integers(1, 2), bias=st.booleans(), data=st.data())
@@ -105,10 +105,10 @@ def test_cells(name, B, I, H, bias, data):
     c = data.draw(tensors(shape=(B, H))) if spec.lstm else None
     w = draw_weights(data, spec.gates, I, H, bias)
     if spec.relu:
-        pre = x.data @ w[0].data.T + h.data @ w[1].data.T + (w[2].data + w[3].data if bias else 0)
+        pre = x.array @ w[0].array.T + h.array @ w[1].array.T + (w[2].array + w[3].array if bias else 0)
         assume(np.abs(pre).min() > 1e-3)
     np_w = [a if a is not None else np.zeros(spec.gates * H) for a in arrays(w)]
-    expected = spec.ref(x.data, (h.data, c.data) if spec.lstm else h.data, *np_w)
+    expected = spec.ref(x.array, (h.array, c.array) if spec.lstm else h.array, *np_w)
 
     def run(*args):
         xx, hh, *rest = args
@@ -139,14 +139,14 @@ def test_concatenated_equals_split(G, B, I, H, data):
     w_ih, w_hh, b_ih, b_hh = draw_weights(data, G, I, H)
     W, b = F.concat_cell_weights(w_ih, w_hh, b_ih, b_hh)
     assert W.shape == (G * H, H + I) and b.shape == (G * H,)
-    assert_close(W[:, :H], w_hh.data)  # W = [W_hh | W_ih]
-    assert_close(W[:, H:], w_ih.data)
+    assert_close(W[:, :H], w_hh.array)  # W = [W_hh | W_ih]
+    assert_close(W[:, H:], w_ih.array)
     concatenated = F.cell_gates_concatenated(x, h, W, b)
     split = F.cell_gates_split(x, h, w_ih, w_hh, b_ih, b_hh)
     assert_close(concatenated, split, rtol=1e-12, atol=1e-12)
     # and their gradients agree, with respect to the split weights through W and b
     (concatenated * concatenated).sum().backward()
-    grads = [t.grad.data.copy() for t in (x, h, w_ih, w_hh, b_ih, b_hh)]
+    grads = [t.grad.array.copy() for t in (x, h, w_ih, w_hh, b_ih, b_hh)]
     for t in (x, h, w_ih, w_hh, b_ih, b_hh):
         t.grad = None
     (split * split).sum().backward()
@@ -184,8 +184,8 @@ def test_layers_match_numpy(name, T, B, I, H, reverse, bias, data):
     states = [data.draw(tensors(shape=(B, H), low=-1.0, high=1.0)) for _ in range(2 if lstm else 1)]
     w = draw_weights(data, gates, I, H, bias)
     np_w = [a if a is not None else np.zeros(gates * H) for a in arrays(w)]
-    np_states = tuple(s.data for s in states) if lstm else states[0].data
-    expected_out, expected_state = np_layer(NP_CELL[name], x.data, np_states, np_w, reverse)
+    np_states = tuple(s.array for s in states) if lstm else states[0].array
+    expected_out, expected_state = np_layer(NP_CELL[name], x.array, np_states, np_w, reverse)
     outs = assert_not_mutated(lambda *ts: _layer_outputs(fn, lstm, ts[0], ts[1:], w, reverse), x, *states)
     assert_close(outs[0], expected_out, rtol=1e-10, atol=1e-12, what="output vs NumPy")
     for got, want in zip(outs[1:], expected_state if lstm else (expected_state,)):
@@ -278,7 +278,7 @@ def _pair(torch, mode, I, H, dtype="float64", **kw):
 
 
 def _to_torch(torch, t, requires_grad=True):
-    return torch.tensor(t.data, requires_grad=requires_grad)
+    return torch.tensor(t.array, requires_grad=requires_grad)
 
 
 @given(
@@ -400,8 +400,8 @@ def test_default_initialisation_and_repr():
         k = 1 / math.sqrt(16)
         for p in m.parameters():
             assert p.shape[0] == G * 16
-            assert float(p.data.min()) >= -k and float(p.data.max()) <= k
-            assert float(p.data.max() - p.data.min()) > k  # spread over the range, not constant
+            assert float(p.array.min()) >= -k and float(p.array.max()) <= k
+            assert float(p.array.max() - p.array.min()) > k  # spread over the range, not constant
         assert m.weight_ih_l1.shape == (G * 16, 32) and m.weight_ih_l0_reverse.shape == (G * 16, 5)
     assert repr(nn.LSTM(3, 4, num_layers=2, batch_first=True, bidirectional=True)) == (
         "LSTM(3, 4, num_layers=2, batch_first=True, bidirectional=True)"
@@ -423,7 +423,7 @@ def test_dropout_acts_between_layers_and_only_in_training(mode):
     assert_close(again, out_eval)  # deterministic in eval mode
     m.train()
     out_train, final_train = m(x)
-    assert not np.allclose(out_train.data, out_eval.data)  # the second layer saw dropped inputs
+    assert not np.allclose(out_train.array, out_eval.array)  # the second layer saw dropped inputs
     f_eval = final_eval if mode == "lstm" else (final_eval,)
     f_train = final_train if mode == "lstm" else (final_train,)
     for a, b in zip(f_train, f_eval):
@@ -433,7 +433,7 @@ def test_dropout_acts_between_layers_and_only_in_training(mode):
     out_all, _ = m(x)
     single = cls(4, 4, **extra).double()
     for name in single._flat_weights_names:
-        getattr(single, name).data = getattr(m, name.replace("_l0", "_l1")).data
+        getattr(single, name).array = getattr(m, name.replace("_l0", "_l1")).array
     expected, _ = single(minidl.zeros(6, 2, 4, dtype="float64"))
     assert_close(out_all, expected)
 

@@ -170,7 +170,7 @@ def test_reduction(spec, data):
     dim = _draw_dim(data, spec, x.ndim)
     keepdim = data.draw(st.booleans(), label="keepdim")
     assume(_reduced_count(shape, dim) >= spec.min_count)
-    array = x.data.copy()
+    array = x.array.copy()
 
     def fn(t):
         return spec.fn(t, dim, keepdim)

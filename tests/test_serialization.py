@@ -53,7 +53,7 @@ def test_more_than_ten_thousand_arrays_round_trip_by_name(tmp_path):
     net.save(path)
     other = Many(10_050)
     for p in other.parameters():
-        p.data[:] = 0
+        p.array[:] = 0
     other.load(path)
     for (name, a), (_, b) in zip(net.state_dict().items(), other.state_dict().items()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)

@@ -324,7 +324,7 @@ def _as_tuple(x):
 def test_shape_op(spec, data):
     case = spec.draw(data)
     inputs = [data.draw(tensors(shape=s), label=f"input {i}") for i, s in enumerate(case.shapes)]
-    arrays = [t.data.copy() for t in inputs]
+    arrays = [t.array.copy() for t in inputs]
     outs = _as_tuple(assert_not_mutated(case.fn, *inputs))
     expected = _as_tuple(case.ref(*arrays))
     assert len(outs) == len(expected), f"{len(outs)} outputs, NumPy gives {len(expected)}"
@@ -385,9 +385,9 @@ def test_reflect_and_circular_padding_gradients_accumulate():
 
 def test_views_share_memory_with_their_input():
     x = minidl.arange(6).reshape(2, 3)
-    assert np.shares_memory(x.data, x.T.data)
-    assert np.shares_memory(x.data, x[0].data)
-    assert np.shares_memory(x.data, x.reshape(6).data)
+    assert np.shares_memory(x.array, x.T.array)
+    assert np.shares_memory(x.array, x[0].array)
+    assert np.shares_memory(x.array, x.reshape(6).array)
 
 
 def test_reshape_returns_input_for_same_shape():

@@ -69,7 +69,7 @@ def test_distinct_elements_are_spaced(values):
 
 @given(tensors(shape=(4, 3), distinct=True))
 def test_distinct_tensors_have_no_near_ties(t):
-    v = np.sort(t.data.ravel())
+    v = np.sort(t.array.ravel())
     assert (np.diff(v) >= 0.01 - 1e-12).all()
 
 
@@ -81,7 +81,7 @@ def test_tensors_respect_dtype_shape_and_range(data):
     assert isinstance(t, Tensor)
     assert t.shape == shape and t.dtype == np.dtype(dtype)
     assert t.requires_grad == (dtype != "int64") and t.is_leaf
-    assert (t.data >= -2).all() and (t.data <= 5).all()
+    assert (t.array >= -2).all() and (t.array <= 5).all()
 
 
 @given(tensors(shape=shapes(max_dims=2), requires_grad=False))
@@ -91,13 +91,13 @@ def test_tensors_shape_strategy_and_no_grad(t):
 
 @given(tensors(shape=(6,), away_from=(0.0, 1.0), away_by=0.1, low=-2.0, high=2.0))
 def test_tensors_keep_away_from_points(t):
-    d = t.data
+    d = t.array
     assert (np.abs(d) >= 0.1 - 1e-12).all() and (np.abs(d - 1.0) >= 0.1 - 1e-12).all()
 
 
 @given(tensors(shape=(5,), low=-0.001, high=0.001, away_from=0.0, away_by=0.5))
 def test_away_from_pushes_values_out(t):
-    assert (np.abs(t.data) >= 0.5 - 1e-12).all()
+    assert (np.abs(t.array) >= 0.5 - 1e-12).all()
 
 
 @given(conv_configs(dims=2))

@@ -187,7 +187,8 @@ def _run(case, device, seed):
     diff = [t for t in inputs if t.requires_grad]
     loss = sum((o * minidl.tensor(R.uniform(-1, 1, o.shape), device=device)).sum() for o in outs if o.requires_grad)
     grads = minidl.grad(loss, diff, create_graph=case.double, allow_unused=True)
-    result = [backend.as_numpy(o.data) for o in outs] + [None if g is None else backend.as_numpy(g.data) for g in grads]
+    result = [backend.as_numpy(o.array) for o in outs]
+    result += [None if g is None else backend.as_numpy(g.array) for g in grads]
     for o in outs:
         assert o.device == minidl.device(device), f"{case.name}: output on {o.device}, inputs on {device}"
     if case.double:
@@ -195,7 +196,7 @@ def _run(case, device, seed):
         if used:
             total = sum((g * minidl.tensor(R.uniform(-1, 1, g.shape), device=device)).sum() for g in used)
             second = minidl.grad(total, diff, allow_unused=True)
-            result += [None if g is None else backend.as_numpy(g.data) for g in second]
+            result += [None if g is None else backend.as_numpy(g.array) for g in second]
     return result
 
 
@@ -249,7 +250,7 @@ def test_strict_module_gives_strict_arrays():
 def test_strict_device_round_trip_and_rng():
     x = minidl.tensor([[1.0, -2.0]], requires_grad=True)
     y = x.to("strict")
-    assert y.device == "strict" and str(y.device) == "strict" and type(y.data) is StrictArray
+    assert y.device == "strict" and str(y.device) == "strict" and type(y.array) is StrictArray
     (y * y).sum().backward()
     assert x.grad.device == "cpu" and x.grad.tolist() == [[2.0, -4.0]]
     assert y.cpu().device == "cpu" and isinstance(y.detach().cpu().numpy(), np.ndarray)
@@ -273,7 +274,7 @@ def test_mixing_strict_and_cpu_names_both_devices():
 def test_dropout_mask_drawn_on_the_device():
     x = minidl.ones(50, 40, device="strict", requires_grad=True)
     y = F.dropout(x, 0.5)
-    assert y.device == "strict" and 0.3 < float((y.data == 0).mean()) < 0.7
+    assert y.device == "strict" and 0.3 < float((y.array == 0).mean()) < 0.7
     y.sum().backward()
     assert x.grad.device == "strict"
 
@@ -283,8 +284,8 @@ def test_save_from_strict_loads_on_cpu(tmp_path):
     assert all(p.device == "strict" for p in model.parameters())
     minidl.save(model.state_dict(), tmp_path / "m.npz")
     state = minidl.load(tmp_path / "m.npz")
-    assert all(t.device == "cpu" and isinstance(t.data, np.ndarray) for t in state.values())
-    assert_close(state["0.weight"].data, backend.as_numpy(model[0].weight.data))
+    assert all(t.device == "cpu" and isinstance(t.array, np.ndarray) for t in state.values())
+    assert_close(state["0.weight"].array, backend.as_numpy(model[0].weight.array))
     back = minidl.load(tmp_path / "m.npz", map_location="strict")
     assert all(t.device == "strict" for t in back.values())
 
@@ -348,9 +349,9 @@ def test_nn_layer_on_device_matches_cpu(name, other_device):
         out = _layer_out(m, xt)
         out.backward()
         assert out.device == xt.grad.device == minidl.device(dev)
-        results.append([backend.as_numpy(out.data), backend.as_numpy(xt.grad.data)]
-                       + [backend.as_numpy(p.grad.data) for p in m.parameters() if p.grad is not None]
-                       + [backend.as_numpy(b.data) for b in m.buffers()])  # fmt: skip
+        results.append([backend.as_numpy(out.array), backend.as_numpy(xt.grad.array)]
+                       + [backend.as_numpy(p.grad.array) for p in m.parameters() if p.grad is not None]
+                       + [backend.as_numpy(b.array) for b in m.buffers()])  # fmt: skip
     assert len(results[0]) == len(results[1])
     for i, (e, g) in enumerate(zip(*results)):
         assert_close(g, e, rtol=1e-7, atol=1e-9, what=f"{name}: result {i}")
@@ -374,5 +375,5 @@ def test_optimizer_on_device_matches_cpu(name, other_device):
             opt.step()
             sched.step()
         assert p.device == minidl.device(dev)
-        finals.append(backend.as_numpy(p.data))
+        finals.append(backend.as_numpy(p.array))
     assert_close(finals[1], finals[0], rtol=1e-12, atol=1e-12)

@@ -50,13 +50,13 @@ def test_tensor_copies_its_input():
     a[0] = 5.0
     assert t.tolist() == [1.0, 2.0]
     u = tensor(t)
-    t.data[1] = 7.0
+    t.array[1] = 7.0
     assert u.tolist() == [1.0, 2.0]
 
 
 def test_explicit_dtype_does_not_round_through_float32():
     t = tensor([0.1, 1 / 3], dtype=minidl.float64)
-    assert t.data[0] == 0.1 and t.data[1] == 1 / 3
+    assert t.array[0] == 0.1 and t.array[1] == 1 / 3
     assert tensor([1.7, 2.2], dtype=minidl.int64).dtype == np.int64
 
 
@@ -65,9 +65,9 @@ def test_from_numpy_and_as_tensor_share_memory():
     t = minidl.from_numpy(a)
     a[0] = 5.0
     assert t.tolist() == [5.0, 0.0, 0.0] and t.dtype == np.float64
-    t.data[1] = 2.0
+    t.array[1] = 2.0
     assert a[1] == 2.0
-    assert np.shares_memory(minidl.as_tensor(a).data, a)
+    assert np.shares_memory(minidl.as_tensor(a).array, a)
     with pytest.raises(TypeError, match="from_numpy.*list"):
         minidl.from_numpy([1.0])
 
@@ -191,7 +191,7 @@ def test_attributes():
 # ---- conversions -------------------------------------------------------------------------------
 def test_numpy_item_tolist_array():
     x = tensor([[1.0, 2.0], [3.0, 4.0]])
-    assert isinstance(x.numpy(), np.ndarray) and np.shares_memory(x.numpy(), x.data)
+    assert isinstance(x.numpy(), np.ndarray) and np.shares_memory(x.numpy(), x.array)
     assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
     assert x.sum().item() == 10.0 and isinstance(x.sum().item(), float)
     assert isinstance(minidl.arange(3).sum().item(), int)
@@ -251,7 +251,7 @@ def test_to_dtype_is_differentiable():
     assert x.to("cpu") is x and x.cpu() is x
     assert x.to(tensor([1], dtype=minidl.int32)).dtype == np.int32
     c = x.to(minidl.float64, copy=True)
-    assert c is not x and not np.shares_memory(c.data, x.data)
+    assert c is not x and not np.shares_memory(c.array, x.array)
     assert x.type() == "float64"
 
 

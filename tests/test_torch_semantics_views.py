@@ -115,7 +115,7 @@ def test_view_succeeds_or_raises_exactly_where_torch_does(chain, data):
     assert_same(ours, theirs, what=f"view{target} after {ops}", names=("view",))
     if isinstance(theirs, Raised) or 0 in vt.shape or vt.stride().count(0):
         return
-    ours.data[...] = -1.0  # a view: the base sees the write
+    ours.array[...] = -1.0  # a view: the base sees the write
     with torch.no_grad():
         theirs.fill_(-1.0)
     assert_same(xm, xt, what="base after writing into the view")
@@ -130,7 +130,7 @@ def test_reshape_copies_exactly_where_torch_copies(chain, data):
     if vt.stride().count(0):
         return  # expanded: writing is refused (tested below)
     rm, rt = vm.reshape(*target), vt.reshape(*target)
-    rm.data[...] = -1.0
+    rm.array[...] = -1.0
     with torch.no_grad():
         rt.fill_(-1.0)
     assert_same(xm, xt, what=f"base after writing into reshape{target} of a view by {ops}")
@@ -205,7 +205,7 @@ def test_contiguous_copies_exactly_when_the_layout_is_not_contiguous(chain):
     assert cm.is_contiguous() and ct.is_contiguous()
     if any(name == "expand" for name, _ in ops) or vt.numel() == 0:
         return
-    cm.data[...] = -2.0
+    cm.array[...] = -2.0
     with torch.no_grad():
         ct.fill_(-2.0)
     assert_same(xm, xt, what=f"base after writing into contiguous() of a view by {ops}")

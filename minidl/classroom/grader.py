@@ -133,7 +133,7 @@ def _shape(x):
 
 
 def _np(x):
-    return backend.as_numpy(x.data if isinstance(x, Tensor) else x)
+    return backend.as_numpy(x.array if isinstance(x, Tensor) else x)
 
 
 def _describe(x):
@@ -150,7 +150,7 @@ def _fresh(inputs):
     out = []
     for x in inputs:
         if isinstance(x, Tensor):
-            out.append(Tensor._make(x.data.copy(), x.requires_grad))
+            out.append(Tensor._make(x.array.copy(), x.requires_grad))
         else:
             out.append(x)
     return tuple(out)
@@ -235,7 +235,7 @@ def _vjp(fn, inputs, vs):
     live = [(o, v) for o, v in zip(outs, vs) if isinstance(o, Tensor) and o.requires_grad and v is not None]
     if not live or not diff:
         return [None] * len(diff)
-    xp = backend.get_array_module(live[0][0].data)
+    xp = backend.get_array_module(live[0][0].array)
     return grad(
         [o for o, _ in live],
         diff,
@@ -352,8 +352,8 @@ def _generic(inputs, rng, like=None):
         if ref is not None and _np(ref).size and float(_np(ref).min()) >= 0:
             values = numpy.abs(values)
         if isinstance(x, Tensor):
-            xp = backend.get_array_module(x.data)
-            out.append(Tensor._make(xp.asarray(values, dtype=x.data.dtype), x.requires_grad))
+            xp = backend.get_array_module(x.array)
+            out.append(Tensor._make(xp.asarray(values, dtype=x.array.dtype), x.requires_grad))
         else:
             out.append(values.astype(x.dtype))
     return tuple(out)

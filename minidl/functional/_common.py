@@ -8,14 +8,14 @@ from ..tensor import Tensor
 
 def data_of(x):
     """The array of a Tensor, or the value itself (a Python number or a constant array)."""
-    return x.data if isinstance(x, Tensor) else x
+    return x.array if isinstance(x, Tensor) else x
 
 
 def as_tensor_like(x, like: Tensor) -> Tensor:
     """``x`` as a constant Tensor on ``like``'s device and dtype (Tensors pass through)."""
     if isinstance(x, Tensor):
         return x
-    return Tensor._make(get_array_module(like.data).asarray(x, dtype=like.dtype), False)
+    return Tensor._make(get_array_module(like.array).asarray(x, dtype=like.dtype), False)
 
 
 def normalize_dim(dim: int, ndim: int, op: str) -> int:

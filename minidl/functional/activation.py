@@ -171,8 +171,8 @@ def leaky_relu(x, negative_slope=0.01):
     Composed as x · m with the constant m = [x > 0] + negative_slope · [x ≤ 0]; x, y: the same
     shape. Notebook: not used in the notebooks (relu is; notebooks/02_convolution.ipynb, section 6)."""
     _check_float(x, "leaky_relu")
-    xp = get_array_module(x.data)
-    m = xp.where(x.data > 0, 1.0, negative_slope).astype(x.dtype, copy=False)
+    xp = get_array_module(x.array)
+    m = xp.where(x.array > 0, 1.0, negative_slope).astype(x.dtype, copy=False)
     return x * Tensor._make(m, False)
 
 
@@ -182,7 +182,7 @@ def elu(x, alpha=1.0):
     eˣ is taken of min(x, 0), so a large positive x never overflows the unused branch; x, y: the
     same shape. Notebook: not used in the notebooks."""
     _check_float(x, "elu")
-    return where(x.data > 0, x, alpha * (exp(clamp(x, max=0.0)) - 1.0))
+    return where(x.array > 0, x, alpha * (exp(clamp(x, max=0.0)) - 1.0))
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0):
@@ -193,7 +193,7 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val {min_val} is larger than max_val {max_val}")
     # 0 at NaN: PyTorch's vectorized CPU path (8 elements and more); its scalar path passes it
-    inside = Tensor._make((x.data > min_val) & (x.data < max_val), False)
+    inside = Tensor._make((x.array > min_val) & (x.array < max_val), False)
     return where(inside, x, clamp(x.detach(), min_val, max_val))
 
 
@@ -253,7 +253,7 @@ def dropout(x, p=0.5, training=True):
     _check_float(x, "dropout")
     if p == 1:
         return x * 0.0
-    xp = get_array_module(x.data)
+    xp = get_array_module(x.array)
     draw_dtype = xp.float32 if x.dtype.itemsize <= 4 else xp.float64
     keep = backend.rng_for(x.device).random(x.shape, dtype=draw_dtype) >= p
     scale = keep.astype(x.dtype) * (1.0 / (1.0 - p))
@@ -292,7 +292,7 @@ def embedding(input, weight, padding_idx=None):
             raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for a table of {V} rows")
         padding_idx %= V
     if idx.numel():
-        lo, hi = int(idx.data.min()), int(idx.data.max())
+        lo, hi = int(idx.array.min()), int(idx.array.max())
         if lo < 0 or hi >= V:
             bad = hi if hi >= V else lo
             raise IndexError(
@@ -301,7 +301,7 @@ def embedding(input, weight, padding_idx=None):
             )
     y = getitem(weight, idx)  # (*, D); backward scatters dy back into the rows
     if padding_idx is not None:
-        pad = (idx.data == padding_idx)[..., None]  # (*, 1)
+        pad = (idx.array == padding_idx)[..., None]  # (*, 1)
         if bool(pad.any()):
             y = where(pad, y.detach(), y)  # same values, but no gradient to the padding row
     return y
@@ -312,9 +312,9 @@ def one_hot(tensor, num_classes=-1):
     ``num_classes=-1`` takes max(tensor) + 1. No gradient (the result is an integer tensor).
     Notebook: not used in the notebooks."""
     idx = _as_index_tensor(tensor, "one_hot")
-    xp = get_array_module(idx.data)
+    xp = get_array_module(idx.array)
     if idx.numel():
-        lo, hi = int(idx.data.min()), int(idx.data.max())
+        lo, hi = int(idx.array.min()), int(idx.array.max())
         if lo < 0:
             raise IndexError(f"one_hot: class values must be non-negative, got {lo}")
     elif num_classes == -1:
@@ -327,7 +327,7 @@ def one_hot(tensor, num_classes=-1):
         raise ValueError(f"one_hot: num_classes must be positive or -1, got {num_classes}")
     elif hi >= num_classes:
         raise IndexError(f"one_hot: class value {hi} is too large for num_classes={num_classes}")
-    out = idx.data[..., None] == xp.arange(num_classes)  # (*, num_classes)
+    out = idx.array[..., None] == xp.arange(num_classes)  # (*, num_classes)
     return Tensor._make(out.astype(xp.int64), False)
 
 

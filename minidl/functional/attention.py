@@ -55,8 +55,8 @@ def masked_softmax(scores, masked):
     weights 0 and passes no gradient."""
     if not masked:
         return softmax(scores, -1)
-    xp = get_array_module(scores.data)
-    dead = xp.isneginf(scores.data.max(axis=-1, keepdims=True))  # (..., L, 1)
+    xp = get_array_module(scores.array)
+    dead = xp.isneginf(scores.array.max(axis=-1, keepdims=True))  # (..., L, 1)
     if not bool(dead.any()):
         return softmax(scores, -1)
     dead = Tensor._make(dead, False)
@@ -128,7 +128,7 @@ def check_attention_arguments(op, query, key, value, attn_mask, dropout_p, is_ca
         raise ValueError(f"{op}: dropout_p must be between 0 and 1, got {dropout_p}")
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
-    xp = get_array_module(query.data)
+    xp = get_array_module(query.array)
     allowed = bias = None
     if is_causal:
         allowed = Tensor._make(xp.tril(xp.ones((L, S), dtype=bool)), False)  # (L, S) query i sees keys 0..i
@@ -156,7 +156,7 @@ def check_attention_arguments(op, query, key, value, attn_mask, dropout_p, is_ca
 
 def dropout_multiplier(p, shape, like):
     """The dropout multiplier of the attention weights: 0 with probability p, else 1/(1 − p)."""
-    xp = get_array_module(like.data)
+    xp = get_array_module(like.array)
     if p == 1:
         return xp.zeros(shape, dtype=like.dtype)
     draw_dtype = xp.float32 if like.dtype.itemsize <= 4 else xp.float64
@@ -202,8 +202,8 @@ def _additive_mask(mask, name, dtype, op):
     if not isinstance(mask, Tensor):
         raise TypeError(f"{op}: {name} must be a Tensor (bool or float), got {type(mask).__name__}")
     if mask.dtype.kind == "b":
-        xp = get_array_module(mask.data)
-        return Tensor._make(xp.where(mask.data, -math.inf, 0.0).astype(dtype), False)
+        xp = get_array_module(mask.array)
+        return Tensor._make(xp.where(mask.array, -math.inf, 0.0).astype(dtype), False)
     if mask.dtype.kind != "f":
         raise TypeError(f"{op}: {name} must be bool or floating point, got dtype {mask.dtype}")
     return mask if mask.dtype == dtype else mask.to(dtype)
@@ -290,7 +290,7 @@ def _heads_mask(op, attn_mask, key_padding_mask, is_causal, N, H, L, S, like):
                 "(L, S) or (N·num_heads, L, S)"
             )
     elif is_causal:
-        xp = get_array_module(like.data)
+        xp = get_array_module(like.array)
         causal = xp.where(xp.tril(xp.ones((L, S), dtype=bool)), 0.0, -math.inf).astype(like.dtype)  # (L, S)
         mask = Tensor._make(causal, False)
     if key_padding_mask is not None:

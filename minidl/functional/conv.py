@@ -364,8 +364,8 @@ def max_pool2d(
         x = _pad(x, (pl, pr, pt, pb), value=float("-inf"))  # (N, C, H+pt+pb, W+pl+pr)
     cols = Unfold.apply(x, kernel, dilation, ((0, 0), (0, 0)), stride)  # (N, C*KH*KW, L)
     cols = cols.reshape(N, C, KK, OH * OW)  # (N, C, KH*KW, L)
-    xp = get_array_module(cols.data)
-    k = _first_maximum(xp, cols.data)  # (N, C, 1, L), a constant of the graph
+    xp = get_array_module(cols.array)
+    k = _first_maximum(xp, cols.array)  # (N, C, 1, L), a constant of the graph
     first = Tensor._make(xp.arange(KK).reshape(KK, 1) == k, False)  # (N, C, KH*KW, L): [j = k]
     y = cols.where(first, 0.0).sum(2).reshape(N, C, OH, OW)  # (N, C, KH*KW, L) -> (N, C, OH, OW)
     y = y.squeeze(0) if input.ndim == 3 else y
@@ -410,7 +410,7 @@ def avg_pool2d(
             region = (slice(0, H + 2 * pt), slice(0, W + 2 * pl))
         else:
             region = (slice(pt, pt + H), slice(pl, pl + W))
-        counts = _cells_inside_windows(get_array_module(x.data), (H, W), kernel, stride, pads, region)  # (OH, OW)
+        counts = _cells_inside_windows(get_array_module(x.array), (H, W), kernel, stride, pads, region)  # (OH, OW)
         divisor = Tensor._make(counts.astype(x.dtype), False)
     cols = Unfold.apply(x, kernel, (1, 1), pads, stride)  # (N, C*KH*KW, L)
     y = cols.reshape(N, C, kernel[0] * kernel[1], OH, OW).sum(2) / divisor  # (N, C, KH*KW, OH, OW) -> (N, C, OH, OW)
@@ -448,7 +448,7 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
         return mean(input, dim=(-2, -1), keepdim=True)
     if H % OH == 0 and W % OW == 0:  # equal, non-overlapping windows
         return avg_pool2d(input, (H // OH, W // OW))
-    xp = get_array_module(input.data)
+    xp = get_array_module(input.array)
     a_h = Tensor._make(_adaptive_matrix(xp, H, OH, input.dtype), False)  # (OH, H)
     a_w = Tensor._make(_adaptive_matrix(xp, W, OW, input.dtype), False)  # (OW, W)
     return a_h @ input @ a_w.mT  # (OH, H) @ (..., H, W) @ (W, OW) -> (..., OH, OW)

@@ -112,10 +112,10 @@ class Pow(Function):
         need_a, need_b = ctx.needs_input_grad
         da = db = None
         if need_a:
-            both_zero = _const((b.data == 0) & (a.data == 0))
+            both_zero = _const((b.array == 0) & (a.array == 0))
             da = dy * b * a ** (where(both_zero, 1.0, b) - 1)  # a = b = 0: 0 · 0⁰ = 0, not 0 · 0⁻¹ = NaN
         if need_b:
-            limit = _const((a.data == 0) & (b.data >= 0))  # y · ln a → 0 there
+            limit = _const((a.array == 0) & (b.array >= 0))  # y · ln a → 0 there
             db = dy * where(limit, 0.0, y * log(where(limit, 1.0, a)))
         return da, db
 

@@ -71,7 +71,7 @@ def integer_pow(a, b):
         raise ValueError(f"pow: integers to negative integer powers are not allowed (exponent {b})")
     a, b = promote(a, b)
     a_t = a if isinstance(a, Tensor) else as_tensor_like(a, b)
-    ad, bd = a_t.data, b.data if isinstance(b, Tensor) else b
+    ad, bd = a_t.array, b.array if isinstance(b, Tensor) else b
     xp = get_array_module(ad)
     negative = bd < 0
     y = ad ** xp.where(negative, 0, bd) if isinstance(b, Tensor) else ad**bd

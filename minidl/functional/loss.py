@@ -71,7 +71,7 @@ def _check_index_target(input, target, weight, ignore_index, op):
         raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} must have one entry per class, ({C},)")
     if weight is not None and weight.dtype != input.dtype:  # PyTorch: "expected scalar type Float but found Double"
         raise TypeError(f"{op}: weight of dtype {weight.dtype} does not match the input's dtype {input.dtype}")
-    t = target.data
+    t = target.array
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
     if bool(bad.any()):
         value = int(t[bad].reshape(-1)[0])
@@ -85,7 +85,7 @@ def _check_index_target(input, target, weight, ignore_index, op):
 def _valid_and_safe(target, ignore_index):
     """The mask of samples not ignored and the targets with ignored entries pointing at class 0
     (their weight is 0), as arrays of the target's shape."""
-    t = target.data
+    t = target.array
     valid = t != ignore_index
     return valid, t * valid
 
@@ -96,7 +96,7 @@ def _target_weights(input, target, weight, ignore_index):
     valid, safe = _valid_and_safe(target, ignore_index)
     if weight is None:
         return valid.astype(input.dtype), valid
-    return weight.data.astype(input.dtype)[safe] * valid, valid
+    return weight.array.astype(input.dtype)[safe] * valid, valid
 
 
 def _spatial_size(x):
@@ -169,7 +169,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     wy, valid = _target_weights(input, target, weight, ignore_index)  # w_{y_i} (0 if ignored), y's shape
     if label_smoothing:
         along_classes = (C,) + (1,) * (input.ndim - 1 - class_dim)  # w_c broadcast along the class dim
-        wc = 1.0 if weight is None else as_tensor_like(weight.data.reshape(along_classes), input)
+        wc = 1.0 if weight is None else as_tensor_like(weight.array.reshape(along_classes), input)
         smooth = -(logp * wc).sum(class_dim) * as_tensor_like(valid, input)  # −Σ_c w_c log p_c, y's shape
         loss = (1.0 - label_smoothing) * loss + (label_smoothing / C) * smooth
     if reduction == "mean":
@@ -266,7 +266,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     if beta == 0:
         return _reduce(_abs(d), reduction)
     a = _abs(d)
-    return _reduce(where(a.data < beta, (0.5 / beta) * (d * d), a - 0.5 * beta), reduction)
+    return _reduce(where(a.array < beta, (0.5 / beta) * (d * d), a - 0.5 * beta), reduction)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):
@@ -281,7 +281,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     _check_threshold(delta, "delta", "huber_loss")
     d = input - target
     a = _abs(d)
-    return _reduce(where(a.data < delta, 0.5 * (d * d), delta * (a - 0.5 * delta)), reduction)
+    return _reduce(where(a.array < delta, 0.5 * (d * d), delta * (a - 0.5 * delta)), reduction)
 
 
 def kl_div(input, target, reduction="mean", log_target=False):
@@ -299,7 +299,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     if log_target:
         loss = exp(target) * (target - input)
     else:
-        positive = target.data > 0
+        positive = target.array > 0
         t_log_t = where(positive, target * log(where(positive, target, 1.0)), 0.0)  # no log 0
         loss = t_log_t - target * input
     if reduction == "batchmean":
@@ -362,13 +362,13 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _check_same_shape(input, target, "binary_cross_entropy")
     _check_reduction(reduction, "binary_cross_entropy")
     _check_weight(weight, input, "binary_cross_entropy")
-    x = input.data
+    x = input.array
     if x.size and not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails too, as in PyTorch
         raise ValueError(
             f"binary_cross_entropy: input values must be probabilities in [0, 1], got min {float(x.min()):g}, "
             f"max {float(x.max()):g} (use binary_cross_entropy_with_logits for logits; NaN is not a probability)"
         )
-    t = target.data
+    t = target.array
     if t.size and not bool(((t >= 0) & (t <= 1)).all()):  # as in PyTorch
         raise ValueError(f"binary_cross_entropy: target values must be in [0, 1], got min {float(t.min()):g}, "
                          f"max {float(t.max()):g}")

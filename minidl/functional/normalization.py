@@ -93,9 +93,9 @@ def update_running_stats(running_mean, running_var, mu, sigma2, n, momentum):
     running variance takes the unbiased one (PyTorch's rule)."""
     with no_grad():
         if running_mean is not None:
-            running_mean.copy_(running_mean.data * (1.0 - momentum) + mu * momentum)
+            running_mean.copy_(running_mean.array * (1.0 - momentum) + mu * momentum)
         if running_var is not None:
-            running_var.copy_(running_var.data * (1.0 - momentum) + sigma2 * (n / (n - 1) * momentum))
+            running_var.copy_(running_var.array * (1.0 - momentum) + sigma2 * (n / (n - 1) * momentum))
 
 
 @reference_op
@@ -123,7 +123,7 @@ def batch_norm(
     if training:
         mu = mean(input, dims, keepdim=True)  # (1, C, 1, ...)
         sigma2 = var(input, dims, keepdim=True, correction=0)  # (1, C, 1, ...), biased
-        update_running_stats(running_mean, running_var, mu.data.reshape(C), sigma2.data.reshape(C), n, momentum)
+        update_running_stats(running_mean, running_var, mu.array.reshape(C), sigma2.array.reshape(C), n, momentum)
     else:
         mu, sigma2 = running_mean.reshape(stat_shape), running_var.reshape(stat_shape)  # (1, C, 1, ...)
     y = (input - mu) / sqrt(sigma2 + eps)  # x̂, (N, C, *)

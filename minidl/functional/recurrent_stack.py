@@ -50,7 +50,7 @@ def _run_layers(op, layer, n_states, input, hx, params, has_biases, num_layers, 
     B, H = _check_stack(op, n_states, input, hx, params, has_biases, num_layers, dropout, bidirectional, batch_first)
     D, per = (2 if bidirectional else 1), (4 if has_biases else 2)
     x = transpose(input, 0, 1) if batch_first else input  # (B, T, I) -> (T, B, I)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x.array)
     finals = [[] for _ in range(n_states)]
     for layer_index in range(num_layers):
         outs = []

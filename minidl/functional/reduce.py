@@ -175,7 +175,7 @@ def var(x, dim=None, keepdim=False, correction=1, unbiased=None):
     if denom > 0 or n == 0:
         return _scale(s, denom)
     # N ≤ correction: Σd²/0, that is inf, or NaN where Σd² = 0 (computed without a warning)
-    inf_or_nan = get_array_module(s.data).where(s.data != 0, math.inf, math.nan).astype(x.dtype)
+    inf_or_nan = get_array_module(s.array).where(s.array != 0, math.inf, math.nan).astype(x.dtype)
     return s * Tensor._make(inf_or_nan, False)
 
 
@@ -187,7 +187,7 @@ def std(x, dim=None, keepdim=False, correction=1, unbiased=None):
     if x.dtype == float16:
         return std(x.to(float32), dim, keepdim, correction, unbiased).to(float16)
     v = var(x, dim, keepdim, correction=correction, unbiased=unbiased)
-    zero = Tensor._make(v.data == 0, False)  # constant data: PyTorch's gradient is 0 there, not 0 · ∞
+    zero = Tensor._make(v.array == 0, False)  # constant data: PyTorch's gradient is 0 there, not 0 · ∞
     return where(zero, 0.0, where(zero, 1.0, v).sqrt())
 
 
@@ -211,7 +211,7 @@ MaxResult = namedtuple("MaxResult", ["values", "indices"])
 def _pick(x, index, d, keepdim):
     """x[..., index, ...] along dim ``d`` for a keepdim-shaped integer ``index``: composed from
     indexing, so the gradient goes to the picked element only (PyTorch's max(dim) rule)."""
-    xp = get_array_module(x.data)
+    xp = get_array_module(x.array)
     grid = [xp.arange(n).reshape((1,) * i + (n,) + (1,) * (x.ndim - i - 1)) for i, n in enumerate(index.shape)]
     grid[d] = index
     y = x[tuple(Tensor._make(g, False) for g in grid)]  # keepdim shape
@@ -227,7 +227,7 @@ def _max_min(x, dim, keepdim, largest, op):
         return MaxResult(x, _arg(x, d, keepdim, largest, op))
     _check_nonempty(x, (d,), op)
     index = _arg(x, d, True, largest, op)
-    values = _pick(x, index.data, d, keepdim)
+    values = _pick(x, index.array, d, keepdim)
     return MaxResult(values, index if keepdim else index.reshape(dropped_shape(x.shape, (d,))))
 
 
@@ -257,15 +257,15 @@ def _arg(x, dim, keepdim, largest, op):
     if dim is None:
         if x.numel() == 0:
             raise IndexError(f"{op}: cannot reduce an empty tensor of shape {tuple(x.shape)} without a dim")
-        flat = x.data.reshape(-1)
+        flat = x.array.reshape(-1)
         idx = flat.argmax() if largest else flat.argmin()
         return Tensor._make(idx.reshape((1,) * x.ndim if keepdim else ()).astype("int64"), False)
     (d,) = normalize_dims(dim, x.ndim, op)
     if x.ndim == 0:
-        return Tensor._make(get_array_module(x.data).zeros((), dtype=int64), False)
+        return Tensor._make(get_array_module(x.array).zeros((), dtype=int64), False)
     if x.shape[d] == 0:
         raise IndexError(f"{op}: cannot reduce over dim {d} of size 0 (input shape {tuple(x.shape)})")
-    idx = x.data.argmax(axis=d) if largest else x.data.argmin(axis=d)
+    idx = x.array.argmax(axis=d) if largest else x.array.argmin(axis=d)
     if keepdim:
         idx = idx.reshape(reduced_shape(x.shape, (d,)))
     return Tensor._make(idx.astype("int64"), False)

@@ -155,7 +155,7 @@ def _is_basic(index):
 
 def _prepare_index(x, index):
     """Turn Tensors (and lists) inside an index into arrays of x's array module."""
-    xp = get_array_module(x.data)
+    xp = get_array_module(x.array)
 
     def conv(i):
         if isinstance(i, Tensor):
@@ -163,7 +163,7 @@ def _prepare_index(x, index):
                 raise IndexError(f"getitem: index on {i.device} for a tensor on {x.device}")
             if i.dtype.kind not in "iub":
                 raise IndexError(f"getitem: tensors used as indices must be integer or bool, got {i.dtype}")
-            return i.data
+            return i.array
         if isinstance(i, list):
             return xp.asarray(i)
         if isinstance(i, numbers.Integral) and not isinstance(i, bool):
@@ -190,8 +190,8 @@ def view(x, shape):
     """The same memory seen with a new shape: no copy, ever. A tensor whose memory layout does not
     allow it (a transpose, most slices) raises, as ``torch.Tensor.view``; ``reshape`` copies then."""
     shape = infer_shape(_shape_tuple(shape), x.numel(), "view", tuple(x.shape))
-    item = x.data.itemsize
-    strides = tuple(st // item for st in x.data.strides)
+    item = x.array.itemsize
+    strides = tuple(st // item for st in x.array.strides)
     if view_strides(tuple(x.shape), strides, shape) is None:
         raise RuntimeError(
             f"view: view size is not compatible with input tensor's size and stride (shape {tuple(x.shape)}, "
@@ -309,7 +309,7 @@ def index_select(x, dim, index):
     """The entries ``index`` (a 1-D integer tensor) along ``dim``."""
     d = normalize_dim(dim, x.ndim, "index_select")
     if isinstance(index, Tensor) and index.numel():
-        lo, hi, n = int(index.data.min()), int(index.data.max()), x.shape[d] if x.ndim else 1
+        lo, hi, n = int(index.array.min()), int(index.array.max()), x.shape[d] if x.ndim else 1
         if lo < 0 or hi >= n:  # no negative indices here, as in PyTorch
             raise IndexError(f"index_select: index {lo if lo < 0 else hi} is out of range for dim {dim} of size {n} "
                              f"(expected 0..{n - 1})")
@@ -434,7 +434,7 @@ def pad(x, pad, mode="constant", value=0.0):
         n = x.shape[d]
         if mode == "reflect" and (before >= n or after >= n):
             raise ValueError(f"pad: reflect padding {(before, after)} must be smaller than the size {n} of dim {d}")
-        idx = arange(-before, n + after).data
+        idx = arange(-before, n + after).array
         if mode == "reflect":
             period = 2 * (n - 1)
             idx = idx % period if period else idx * 0

@@ -19,7 +19,7 @@ from ..tensor import Tensor
 def to_array(x, what):
     """``x`` (Tensor, NumPy or CuPy array, nested lists) as an array; ``what`` names the caller."""
     if isinstance(x, Tensor):
-        return x.data
+        return x.array
     if hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, numpy.ndarray):
         return x  # a CuPy array
     try:

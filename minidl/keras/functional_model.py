@@ -116,7 +116,7 @@ class Functional(Model):
         values, masks = {}, {}
         for t, x in zip(self.inputs, xs):
             if self._takes_indices(self.inputs.index(t)) and x.dtype.kind == "f":
-                x = Tensor._make(x.data.astype("int64"), False)
+                x = Tensor._make(x.array.astype("int64"), False)
             values[id(t)] = x
             masks[id(t)] = None
         single_out = len(self.outputs) == 1

@@ -214,7 +214,7 @@ class Orthogonal(Initializer):
         flat = t.reshape(-1, t.shape[-1]) if t.ndim > 2 else t
         _init.orthogonal_(flat, self.gain)
         if flat is not t:
-            t.data[...] = flat.data.reshape(t.shape)
+            t.array[...] = flat.array.reshape(t.shape)
 
     def get_config(self):
         return {"gain": self.gain, "seed": self.seed}
@@ -228,7 +228,7 @@ class Identity(Initializer):
 
     def fill(self, t):
         _init.eye_(t)
-        t.data *= self.gain
+        t.array *= self.gain
 
     def get_config(self):
         return {"gain": self.gain}

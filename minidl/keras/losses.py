@@ -35,7 +35,7 @@ _REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean", None)
 
 
 def _xp(t):
-    return backend.get_array_module(t.data)
+    return backend.get_array_module(t.array)
 
 
 def _clip_probabilities(p):
@@ -61,7 +61,7 @@ def _check_same(name, y_true, y_pred):
 
 def _float_targets(y_true, like):
     if y_true.dtype != like.dtype:
-        return Tensor._make(y_true.data.astype(like.dtype), False)
+        return Tensor._make(y_true.array.astype(like.dtype), False)
     return y_true
 
 
@@ -88,7 +88,7 @@ class Loss:
         values = self.call(y_true, y_pred, logits=logits, kind=kind)
         if sample_weight is not None:
             w = as_input_tensor(sample_weight, values.device)
-            w = Tensor._make(w.data.astype(values.dtype).reshape(w.shape + (1,) * (values.ndim - w.ndim)), False)
+            w = Tensor._make(w.array.astype(values.dtype).reshape(w.shape + (1,) * (values.ndim - w.ndim)), False)
             values = values * w
         if self.reduction == "none":
             return values
@@ -137,7 +137,7 @@ class SparseCategoricalCrossentropy(Loss):
                 f"{tuple(y_pred.shape)} (expected labels of shape {tuple(y_pred.shape[:-1])})"
             )
         if y.dtype.kind not in "iu":
-            y = Tensor._make(y.data.astype("int64"), False)
+            y = Tensor._make(y.array.astype("int64"), False)
         return y
 
     def _scores(self, y_pred, logits, kind):

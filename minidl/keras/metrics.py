@@ -152,7 +152,7 @@ class _FunctionMetric(Metric):
 
     def values(self, y_true, y_pred):
         out = self.fn(y_true, y_pred)
-        return out.data if hasattr(out, "grad_fn") else out
+        return out.array if hasattr(out, "grad_fn") else out
 
 
 def _snake(name):

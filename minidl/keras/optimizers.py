@@ -102,7 +102,7 @@ class Optimizer:
         if self.weight_decay and not self._decay_inside:
             with no_grad():
                 for p in params:
-                    p.data *= 1.0 - self._learning_rate * self.weight_decay
+                    p.array *= 1.0 - self._learning_rate * self.weight_decay
         self.inner.step()
         self.iterations += 1
 

@@ -82,7 +82,7 @@ def _read_member(archive, name, path, limit):
 # ---- weights -----------------------------------------------------------------------------------
 def _weight_arrays(entries):
     """The weights as the arrays of an .npz: w0, w1, ... (Keras's order) and their names."""
-    arrays = {f"w{i:04d}": backend.as_numpy(w.data) for i, (_, w) in enumerate(entries)}
+    arrays = {f"w{i:04d}": backend.as_numpy(w.array) for i, (_, w) in enumerate(entries)}
     arrays[_NAMES_KEY] = numpy.array([p for p, _ in entries], dtype=str)
     return arrays
 

@@ -24,11 +24,11 @@ from .progress import ProgbarLogger, resolve_verbose
 
 def update_metrics(model, tracker, y, y_pred, n, loss, sample_weight=None):
     """Add one batch (``n`` samples) to the running loss and the metrics; the logs so far."""
-    tracker.update_state(float(loss.data), n)
+    tracker.update_state(float(loss.array), n)
     if isinstance(y_pred, (list, tuple)):
         y_pred = y_pred[0]
     for m in model.compiled_metrics:
-        m.update_state(y.data, y_pred.data, sample_weight)
+        m.update_state(y.array, y_pred.array, sample_weight)
     logs = {"loss": tracker.result()}
     for m in model.compiled_metrics:
         logs[m.name] = m.result()
@@ -182,7 +182,7 @@ def predict(model, x, batch_size, verbose, steps, callbacks):
                 break
             cb.on_predict_batch_begin(step)
             out, _, _ = model._run(xs, False)
-            outputs.append(map_structure(lambda t: backend.as_numpy(t.data), out))
+            outputs.append(map_structure(lambda t: backend.as_numpy(t.array), out))
             cb.on_predict_batch_end(step, {"outputs": outputs[-1]})
     cb.on_predict_end()
     return _concatenate_outputs(outputs)

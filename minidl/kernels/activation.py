@@ -30,8 +30,8 @@ class SoftmaxKernel(KernelFunction):
 
     def kernel_backward(ctx, dy):
         (y,) = ctx.saved_tensors
-        y = y.data
-        dx = dy.data * y  # dy ⊙ y, (*)
+        y = y.array
+        dx = dy.array * y  # dy ⊙ y, (*)
         s = dx.sum(axis=ctx.dim, keepdims=True)  # Σ dy ⊙ y, (*, 1, *)
         dx -= y * s  # y ⊙ dy − y ⊙ Σ dy ⊙ y
         return dx, None
@@ -55,8 +55,8 @@ class LogSoftmaxKernel(KernelFunction):
     def kernel_backward(ctx, dy):
         (y,) = ctx.saved_tensors
         xp = ctx.xp
-        dy = dy.data
-        dx = xp.exp(y.data)  # softmax(x) = e^y, (*)
+        dy = dy.array
+        dx = xp.exp(y.array)  # softmax(x) = e^y, (*)
         dx *= dy.sum(axis=ctx.dim, keepdims=True)  # ⊙ Σ dy, (*, 1, *)
         xp.subtract(dy, dx, out=dx)
         return dx, None

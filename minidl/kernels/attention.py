@@ -78,18 +78,18 @@ class ScaledDotProductAttention(KernelFunction):
         q, k, v, mask = ctx.saved_tensors
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
         xp = ctx.xp
-        dout = dy.data  # (..., L, Ev)
+        dout = dy.array  # (..., L, Ev)
         dv = ctx.pdt @ dout if need_v else None  # (..., S, L) @ (..., L, Ev) -> (..., S, Ev)
         dq = dk = dmask = None
         if need_q or need_k or need_mask:
-            dst = v.data @ dout.swapaxes(-1, -2)  # (..., S, Ev) @ (..., Ev, L) -> (dPd)ᵀ (..., S, L)
+            dst = v.array @ dout.swapaxes(-1, -2)  # (..., S, Ev) @ (..., Ev, L) -> (dPd)ᵀ (..., S, L)
             if ctx.keep is not None:
                 dst *= _swap_last(ctx.keep)  # dPᵀ
             delta = xp.einsum("...le,...le->...l", dout, ctx.out)  # (..., L) = rowsum(dP ∘ P)
             dst -= delta[..., None, :]
             dst *= ctx.pt  # dSᵀ (..., S, L)
             if need_q:
-                dq = dst.swapaxes(-1, -2) @ k.data  # (..., L, S) @ (..., S, E) -> (..., L, E)
+                dq = dst.swapaxes(-1, -2) @ k.array  # (..., L, S) @ (..., S, E) -> (..., L, E)
                 dq *= ctx.scale
             if need_k:
                 dk = dst @ ctx.qs  # (..., S, L) @ (..., L, E) -> (..., S, E)
@@ -117,8 +117,8 @@ def scaled_dot_product_attention_kernel(query, key, value, attn_mask=None, dropo
         "scaled_dot_product_attention", query, key, value, attn_mask, dropout_p, is_causal, scale
     )
     if allowed is not None:
-        xp = get_array_module(query.data)
-        bias = Tensor._make(xp.where(allowed.data, 0.0, -math.inf).astype(query.dtype), False)
+        xp = get_array_module(query.array)
+        bias = Tensor._make(xp.where(allowed.array, 0.0, -math.inf).astype(query.dtype), False)
     return ScaledDotProductAttention.apply(query, key, value, bias, scale, keep)
 
 

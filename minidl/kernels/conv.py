@@ -91,15 +91,15 @@ class ChannelsLastConv2d(KernelFunction):
         stride, pads, dilation, g, _ = ctx.conf
         OC, Cg, KH, KW = w.shape
         N, _, OH, OW = dy.shape
-        dmat = dy.data.transpose(0, 2, 3, 1).reshape(N * OH * OW, g, OC // g).transpose(1, 0, 2)  # (g, N*L, OC/g)
+        dmat = dy.array.transpose(0, 2, 3, 1).reshape(N * OH * OW, g, OC // g).transpose(1, 0, 2)  # (g, N*L, OC/g)
         dx = dw = db = None
         if need_b:  # Σ over the N*L rows, as a product with ones (BLAS sums rows faster than a reduction)
             db = (ctx.xp.ones(dmat.shape[1], dtype=dmat.dtype) @ dmat).reshape(OC)
         if need_w:
-            dw = cols.data.transpose(0, 2, 1) @ dmat  # (g, KH*KW*C/g, N*L) @ (g, N*L, OC/g) -> (g, KH*KW*C/g, OC/g)
+            dw = cols.array.transpose(0, 2, 1) @ dmat  # (g, KH*KW*C/g, N*L) @ (g, N*L, OC/g) -> (g, KH*KW*C/g, OC/g)
             dw = dw.reshape(g, KH, KW, Cg, OC // g).transpose(0, 4, 3, 1, 2).reshape(OC, Cg, KH, KW)
         if need_x:
-            dx = _input_grad(ctx.xp, dmat, w.data, x.shape, stride, pads, dilation)
+            dx = _input_grad(ctx.xp, dmat, w.array, x.shape, stride, pads, dilation)
         return dx, dw, db, None, None, None, None, None
 
     def reference_forward(ctx):
@@ -188,18 +188,18 @@ class StridedMaxPool2d(KernelFunction):
         KH, KW = kernel_size
         OH, OW = dy.shape[2:]
         xp = ctx.xp
-        xpad = x.data if ctx.padded is None else ctx.padded
+        xpad = x.array if ctx.padded is None else ctx.padded
         win = sliding_windows(xpad, kernel_size, stride, dilation, axes=(2, 3))  # (N, C, OH, OW, KH, KW)
         (sh, sw), ((pt, _), (pl, _)), (dh, dw) = stride, pads, dilation
         overlap = sh < dh * (KH - 1) + 1 or sw < dw * (KW - 1) + 1
         covered = not overlap and (sh, sw) == (KH, KW) and (OH * sh, OW * sw) == xpad.shape[2:]
-        g = dy.data
-        if g.strides != y.data.strides:  # e.g. NCHW from a flatten while x is channels-last
-            g = xp.empty_like(y.data, dtype=g.dtype)
-            g[...] = dy.data
+        g = dy.array
+        if g.strides != y.array.strides:  # e.g. NCHW from a flatten while x is channels-last
+            g = xp.empty_like(y.array, dtype=g.dtype)
+            g[...] = dy.array
         # windows that tile the input exactly write every pixel once: no zero fill needed
         dx = xp.empty_like(xpad, dtype=g.dtype) if covered else xp.zeros_like(xpad, dtype=g.dtype)
-        for k, hit in _first_max_hits(xp, win, y.data):
+        for k, hit in _first_max_hits(xp, win, y.array):
             i, j = divmod(k, KW)
             view = dx[:, :, i * dh : i * dh + sh * (OH - 1) + 1 : sh, j * dw : j * dw + sw * (OW - 1) + 1 : sw]
             if overlap:

@@ -57,7 +57,7 @@ class CrossEntropyKernel(KernelFunction):
     def kernel_backward(ctx, dy):
         xp, eps, wy, valid = ctx.xp, ctx.eps, ctx.wy, ctx.valid
         N, C, S = ctx.logp.shape
-        s = dy.data  # (N, S) or ()
+        s = dy.array  # (N, S) or ()
         if ctx.reduction == "mean":  # s = dy / Σ w_y, and 0 where every sample is ignored
             s = s * xp.where(ctx.denom != 0, 1.0 / xp.where(ctx.denom != 0, ctx.denom, 1), 0.0)
         s = xp.broadcast_to(s, (N, S)).astype(ctx.logp.dtype, copy=False)  # (N, S)
@@ -89,7 +89,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     N, S = x.shape[0], reference._spatial_size(x)
     x3 = x.reshape(N, C, S)  # (N, C, S), S = d1·d2···
     t2 = t.reshape(N, S)  # (N, S)
-    w = None if weight is None else weight.data.astype(x.dtype, copy=False)  # (C,), a constant
+    w = None if weight is None else weight.array.astype(x.dtype, copy=False)  # (C,), a constant
     loss = CrossEntropyKernel.apply(x3, t2, w, ignore_index, reduction, float(label_smoothing))
     return loss.reshape(tuple(target.shape)) if reduction == "none" else loss
 

@@ -59,13 +59,13 @@ class Normalize(KernelFunction):
         n = ctx.view[0] * ctx.view[2]  # values per statistic
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         xhat, rstd = ctx.xhat, ctx.rstd  # (A, K, B), (K,)
-        dy3 = dy.data.reshape(ctx.view)  # (A, K, B)
+        dy3 = dy.array.reshape(ctx.view)  # (A, K, B)
         sums = "akb->k" if axis == 1 else "akb->b"  # Σ over the axes w does not run along
         dw = xp.einsum(sums.replace("akb", "akb,akb"), dy3, xhat).reshape(w.shape) if need_w else None
         db = xp.einsum(sums, dy3).reshape(ctx.inputs[2].shape) if need_b else None
         dx = None
         if need_x:
-            g = dy3 if w is None else dy3 * _along(w.data.reshape(-1), axis)  # (A, K, B)
+            g = dy3 if w is None else dy3 * _along(w.array.reshape(-1), axis)  # (A, K, B)
             mean_g = xp.einsum("akb->k", g) / n  # (K,)
             mean_gx = xp.einsum("akb,akb->k", g, xhat) / n  # (K,)
             dx = xp.multiply(xhat, mean_gx[None, :, None])

@@ -125,10 +125,10 @@ class LSTMSequence(KernelFunction):
 
     def kernel_backward(ctx, dy):
         xp = ctx.xp
-        x, h0, c0, w_ih, w_hh, b_ih, b_hh, _ = (None if t is None else t.data for t in ctx.saved_tensors)
+        x, h0, c0, w_ih, w_hh, b_ih, b_hh, _ = (None if t is None else t.array for t in ctx.saved_tensors)
         A, Hs, Cs, TC = ctx.A, ctx.Hs, ctx.Cs, ctx.TC
         T, B, H = TC.shape
-        dy = dy.data
+        dy = dy.array
         dH = dy[T - 1 :: -1] if ctx.reverse else dy[:T]  # (T, B, H), processing order
         A4 = A.reshape(T, B, 4, H)
         o, i, f, g = A4[:, :, 0], A4[:, :, 1], A4[:, :, 2], A4[:, :, 3]
@@ -245,10 +245,10 @@ class GRUSequence(KernelFunction):
 
     def kernel_backward(ctx, dy):
         xp = ctx.xp
-        x, h0, w_ih, w_hh, b_ih, b_hh, _ = (None if t is None else t.data for t in ctx.saved_tensors)
+        x, h0, w_ih, w_hh, b_ih, b_hh, _ = (None if t is None else t.array for t in ctx.saved_tensors)
         A, Hs, GHn = ctx.A, ctx.Hs, ctx.GHn
         T, B, H = GHn.shape
-        dy = dy.data
+        dy = dy.array
         dH = dy[::-1] if ctx.reverse else dy
         r, z, n = A[..., :H], A[..., H : 2 * H], A[..., 2 * H :]
         # per-step factors for all steps, built in place: da_n = dh ⊙ Dn, da_z = dh ⊙ Kz, da_r = da_n ⊙ Kr
@@ -331,10 +331,10 @@ class RNNSequence(KernelFunction):
 
     def kernel_backward(ctx, dy):
         xp = ctx.xp
-        x, h0, w_ih, w_hh, b_ih, b_hh, _ = (None if t is None else t.data for t in ctx.saved_tensors)
+        x, h0, w_ih, w_hh, b_ih, b_hh, _ = (None if t is None else t.array for t in ctx.saved_tensors)
         A = ctx.A
         T, B, H = A.shape
-        dy = dy.data
+        dy = dy.array
         dH = dy[::-1] if ctx.reverse else dy
         D = 1 - A * A if ctx.nonlinearity == "tanh" else (A > 0).astype(A.dtype)
         DA = xp.empty((T, B, H), dtype=A.dtype)

@@ -54,7 +54,7 @@ def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: i
     sample = Sampler(temperature, top_k, top_p, seed)
     idx = idx if isinstance(idx, Tensor) else tensor(idx)
     block = model.config.block_size
-    out = as_numpy(idx.data).astype(numpy.int64)  # (B, T), grows by one column per step
+    out = as_numpy(idx.array).astype(numpy.int64)  # (B, T), grows by one column per step
     cache = None
     for _ in range(max_new_tokens):
         if not use_cache:  # the whole context, every step
@@ -64,7 +64,7 @@ def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: i
             logits, _ = model(tensor(out[:, -block:], device=idx.device), cache=cache)
         else:  # only the tokens the cache has not seen: the one sampled last
             logits, _ = model(tensor(out[:, cache.length :], device=idx.device), cache=cache)
-        nxt = sample(as_numpy(logits.data[:, -1, :]))  # (B,)
+        nxt = sample(as_numpy(logits.array[:, -1, :]))  # (B,)
         out = numpy.concatenate([out, nxt[:, None]], axis=1)
     return tensor(out, device=idx.device)
 

@@ -47,7 +47,7 @@ def _fan(tensor, mode):
 
 def _write(tensor, array):
     with no_grad():
-        tensor.data[...] = array.astype(tensor.dtype, copy=False)
+        tensor.array[...] = array.astype(tensor.dtype, copy=False)
         tensor._version[0] += 1
     return tensor
 
@@ -65,7 +65,7 @@ def normal_(tensor, mean=0.0, std=1.0):
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     """Fill with N(mean, std²) samples redrawn until they fall in [a, b]."""
     rng = backend.rng_for(tensor.device)
-    xp = backend.get_array_module(tensor.data)
+    xp = backend.get_array_module(tensor.array)
     values = rng.normal(mean, std, size=tensor.shape)
     for _ in range(100):
         bad = (values < a) | (values > b)
@@ -78,7 +78,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
 def constant_(tensor, val):
     """Fill with ``val``."""
     with no_grad():
-        tensor.data[...] = val
+        tensor.array[...] = val
         tensor._version[0] += 1
     return tensor
 
@@ -97,7 +97,7 @@ def eye_(tensor):
     """The identity matrix (2-D tensors)."""
     if tensor.ndim != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tensor.shape}")
-    xp = backend.get_array_module(tensor.data)
+    xp = backend.get_array_module(tensor.array)
     return _write(tensor, xp.eye(*tensor.shape))
 
 
@@ -132,7 +132,7 @@ def orthogonal_(tensor, gain=1.0):
     is viewed as rows × everything else), scaled by ``gain``."""
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: needs at least 2 dims, got shape {tensor.shape}")
-    xp = backend.get_array_module(tensor.data)
+    xp = backend.get_array_module(tensor.array)
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     flat = backend.rng_for(tensor.device).normal(0.0, 1.0, size=(rows, cols))

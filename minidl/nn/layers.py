@@ -237,7 +237,7 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight.array[self.padding_idx] = 0
 
     def forward(self, indices):
         return F.embedding(indices, self.weight, self.padding_idx)
@@ -310,7 +310,7 @@ class _BatchNorm(Module):
         use_batch_stats = self.training or not self.track_running_stats
         momentum = self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
             if momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         return F.batch_norm(

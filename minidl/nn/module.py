@@ -27,11 +27,11 @@ class Parameter(Tensor):
             from ..creation import empty
 
             data = empty(0)
-        array = data.data if isinstance(data, Tensor) else data
+        array = data.array if isinstance(data, Tensor) else data
         if not hasattr(array, "dtype"):
             from ..tensor import tensor
 
-            array = tensor(array).data
+            array = tensor(array).array
         if requires_grad:
             check_grad_dtype(array.dtype, "Parameter")
         p = cls._make(array, bool(requires_grad))
@@ -50,7 +50,7 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 def _as_array(value, like, key):
     """The array inside a state_dict value (minidl Tensor, NumPy array, or anything with ``numpy()``)."""
     if isinstance(value, Tensor):
-        array = value.data
+        array = value.array
     elif hasattr(value, "detach") and hasattr(value, "numpy"):  # e.g. a torch tensor
         array = value.detach().cpu().numpy()
     elif hasattr(value, "shape") and hasattr(value, "dtype"):
@@ -280,7 +280,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad = Tensor._make(backend.get_array_module(p.grad.data).zeros_like(p.grad.data), False)
+                p.grad = Tensor._make(backend.get_array_module(p.grad.array).zeros_like(p.grad.array), False)
 
     # ---- devices and dtypes ------------------------------------------------------------
     def to(self, *args, **kwargs):
@@ -304,12 +304,12 @@ class Module:
                 for p in m._parameters.values():
                     if p is None:
                         continue
-                    p.data = convert(p.data)
+                    p.array = convert(p.array)
                     if p.grad is not None:
-                        p.grad = Tensor._make(convert(p.grad.data), False)
+                        p.grad = Tensor._make(convert(p.grad.array), False)
                 for name, b in m._buffers.items():
                     if b is not None:
-                        m._buffers[name] = Tensor._make(convert(b.data), False)
+                        m._buffers[name] = Tensor._make(convert(b.array), False)
         return self
 
     def cpu(self):
@@ -368,7 +368,7 @@ class Module:
         arrays = {k: _as_array(state_dict[k], target, k) for k, target in own.items() if k in state_dict}
         with no_grad():
             for k, array in arrays.items():
-                own[k].data = array.copy()
+                own[k].array = array.copy()
                 own[k]._version[0] += 1
         return IncompatibleKeys(missing, unexpected)
 

@@ -38,7 +38,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     """
     params = iter_tensors(parameters)
     max_norm, norm_type = float(max_norm), float(norm_type)
-    grads = [p.grad.data for p in params if p.grad is not None]
+    grads = [p.grad.array for p in params if p.grad is not None]
     if not grads:
         return Tensor._make(backend.get_array_module().zeros((), "float32"), False)
     device = backend.device_of(grads[0])
@@ -56,7 +56,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
     for p in params:
         if p.grad is not None:
-            g = p.grad.data
+            g = p.grad.array
             c = coef if backend.device_of(g) == device else backend.to_device(coef, backend.device_of(g))
             g *= c
             p.grad._version[0] += 1
@@ -70,6 +70,6 @@ def clip_grad_value_(parameters, clip_value: float):
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for p in iter_tensors(parameters):
         if p.grad is not None:
-            g = p.grad.data
+            g = p.grad.array
             backend.get_array_module(g).clip(g, -clip_value, clip_value, out=g)
             p.grad._version[0] += 1

@@ -8,7 +8,7 @@ has a gradient; a subclass writes the rule for one parameter in ``_update(theta,
 group)``, one line per equation of the algorithm box in its docstring, and checks its
 hyper-parameters in ``_validate_group`` (``hyperparameters.py``, PyTorch's messages).
 
-Updates work on the arrays (``p.data``) directly, with the array module of each parameter
+Updates work on the arrays (``p.array``) directly, with the array module of each parameter
 (NumPy, CuPy or the strict test arrays), so the optimizer never builds a graph and its state
 lives where the parameter lives; the in-place helpers of ``inplace.py`` keep a step free of
 temporaries the size of the model. Each update bumps the parameter's version counter, so that
@@ -115,7 +115,7 @@ class Optimizer:
                 else:
                     if p.grad.grad_fn is not None:
                         p.grad = p.grad.detach()
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
                     p.grad._version[0] += 1
 
     # ---- the update ------------------------------------------------------------------
@@ -131,18 +131,18 @@ class Optimizer:
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    grad = p.grad.data
-                    if grad.shape != p.data.shape:
+                    grad = p.grad.array
+                    if grad.shape != p.array.shape:
                         raise RuntimeError(
                             f"{type(self).__name__}.step: gradient of shape {tuple(grad.shape)} does not "
-                            f"match its parameter of shape {tuple(p.data.shape)}"
+                            f"match its parameter of shape {tuple(p.array.shape)}"
                         )
                     state = self.state.get(p)
                     if state is None:
                         state = self.state[p] = {}
                     elif state:
-                        _follow_parameter(state, p.data)
-                    self._update(p.data, grad, state, group)
+                        _follow_parameter(state, p.array)
+                    self._update(p.array, grad, state, group)
                     p._version[0] += 1
         return loss
 
@@ -227,7 +227,7 @@ class Optimizer:
 
 def _follow_parameter(state: dict, x):
     """Move state arrays to the parameter's device and dtype after the parameter moved
-    (``model.to("cuda")``, ``model.double()`` replace ``p.data``)."""
+    (``model.to("cuda")``, ``model.double()`` replace ``p.array``)."""
     for key, v in state.items():
         if hasattr(v, "dtype") and (type(v) is not type(x) or v.dtype != x.dtype):
             v = backend.to_device(v, backend.device_of(x))
@@ -236,7 +236,7 @@ def _follow_parameter(state: dict, x):
 
 def _copy_value(v):
     if isinstance(v, Tensor):
-        return v.data.copy()
+        return v.array.copy()
     if hasattr(v, "shape") and hasattr(v, "copy"):
         return v.copy()
     return v
@@ -244,20 +244,20 @@ def _copy_value(v):
 
 def _load_value(value, p: Tensor, key, idx, where):
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if key == "step":  # PyTorch saves t as a float tensor; the rules count it as an int
         value = value.item() if hasattr(value, "item") else value
         return int(value) if isinstance(value, float) and value.is_integer() else value
     if not hasattr(value, "shape"):
         return value
-    if tuple(value.shape) != tuple(p.data.shape):
+    if tuple(value.shape) != tuple(p.array.shape):
         raise ValueError(
             f"{where}.load_state_dict: state {key!r} of parameter {idx} has shape {tuple(value.shape)}, "
-            f"but the parameter has shape {tuple(p.data.shape)}"
+            f"but the parameter has shape {tuple(p.array.shape)}"
         )
     value = backend.to_device(value, p.device)
-    if value.dtype.kind == "f" and p.data.dtype.kind == "f":
-        return value.astype(p.data.dtype, copy=True)
+    if value.dtype.kind == "f" and p.array.dtype.kind == "f":
+        return value.astype(p.array.dtype, copy=True)
     return value.copy()
 
 

@@ -11,7 +11,7 @@ from ..tensor import Tensor
 
 def _np(x):
     if isinstance(x, Tensor):
-        return backend.as_numpy(x.data)
+        return backend.as_numpy(x.array)
     if hasattr(x, "detach"):  # a torch tensor
         return x.detach().cpu().numpy()
     return backend.as_numpy(x) if hasattr(x, "shape") else numpy.asarray(x)
@@ -48,9 +48,9 @@ def assert_gradients_match(fn, *inputs, atol=1e-5, rtol=1e-3, eps=1e-6, second_o
 
 def assert_not_mutated(fn, *inputs):
     """Run ``fn(*inputs)`` and assert that no input Tensor's values changed. Returns the result."""
-    before = [t.data.copy() if isinstance(t, Tensor) else None for t in inputs]
+    before = [t.array.copy() if isinstance(t, Tensor) else None for t in inputs]
     out = fn(*inputs)
     for i, (t, b) in enumerate(zip(inputs, before)):
-        if b is not None and not bool((t.data == b).all()):
+        if b is not None and not bool((t.array == b).all()):
             raise AssertionError(f"{getattr(fn, '__name__', fn)} modified its input {i} (shape {t.shape})")
     return out

@@ -20,7 +20,7 @@ def _outputs(result):
 
 def _like(t, host_array):
     """``host_array`` as an array of ``t``'s dtype on ``t``'s device."""
-    return get_array_module(t.data).asarray(host_array.astype(t.dtype))
+    return get_array_module(t.array).asarray(host_array.astype(t.dtype))
 
 
 def _run(op, inputs, kwargs, upstream_seed, reference):

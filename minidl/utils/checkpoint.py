@@ -40,7 +40,7 @@ class Checkpoint(Function):
             out = function(*[Tensor._make(a, False) if t else a for a, t in zip(arrays, is_tensor)])
         if not isinstance(out, Tensor):
             raise TypeError(f"checkpoint: the function must return one Tensor, got {type(out).__name__}")
-        return out.data
+        return out.array
 
     def backward(ctx, dy):
         args = [t if is_t else a for t, a, is_t in zip(ctx.inputs, ctx.plain, ctx.is_tensor)]

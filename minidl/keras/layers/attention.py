@@ -84,7 +84,7 @@ class _HeadMerge(Layer):
 
 
 def _as_bool(mask):
-    return Tensor._make(mask.data.astype(bool), False)
+    return Tensor._make(mask.array.astype(bool), False)
 
 
 class MultiHeadAttention(Layer):
@@ -161,7 +161,7 @@ class MultiHeadAttention(Layer):
 
     def _combined_mask(self, query, key, attention_mask, causal, mask, query_mask, key_mask):
         """One bool mask (B, 1, T, S), True = attend, from all the masks given (or None)."""
-        xp = backend.get_array_module(query.data)
+        xp = backend.get_array_module(query.array)
         T, S = query.shape[1], key.shape[1]
         allowed = None
 
@@ -173,11 +173,11 @@ class MultiHeadAttention(Layer):
         if mask is not None and key_mask is None and key is query:
             key_mask = mask
         if query_mask is not None:
-            allowed = both(allowed, query_mask.data.astype(bool)[:, :, None])  # (B, T, 1)
+            allowed = both(allowed, query_mask.array.astype(bool)[:, :, None])  # (B, T, 1)
         if key_mask is not None:
-            allowed = both(allowed, key_mask.data.astype(bool)[:, None, :])  # (B, 1, S)
+            allowed = both(allowed, key_mask.array.astype(bool)[:, None, :])  # (B, 1, S)
         if attention_mask is not None:
-            am = attention_mask.data if isinstance(attention_mask, Tensor) else attention_mask
+            am = attention_mask.array if isinstance(attention_mask, Tensor) else attention_mask
             am = backend.to_device(xp.asarray(am) if xp is not None else am, query.device).astype(bool)
             allowed = both(allowed, am if am.ndim == 3 else am.reshape((-1, T, S)))
         if causal:
@@ -286,7 +286,7 @@ class Transformer(Layer):
             return x
         if mask is None:
             return F.mean(x, 1)  # (B, D)
-        m = mask.data.astype(x.dtype)[:, :, None]  # (B, T, 1)
+        m = mask.array.astype(x.dtype)[:, :, None]  # (B, T, 1)
         count = backend.get_array_module(m).maximum(m.sum(axis=1), 1.0)  # (B, 1)
         return F.sum(x * Tensor._make(m, False), 1) / Tensor._make(count, False)
 

@@ -202,7 +202,7 @@ class Layer(Module):
 
     def get_weights(self):
         """The weights as NumPy arrays (copies), in Keras's layouts and order."""
-        return [backend.as_numpy(w.data).copy() for w in self.weights]
+        return [backend.as_numpy(w.array).copy() for w in self.weights]
 
     def set_weights(self, weights):
         """Set every weight from a list of arrays of the same shapes (e.g. ``get_weights()`` of
@@ -215,7 +215,7 @@ class Layer(Module):
                 f"({', '.join(p for p, _ in named) or 'none'}), but set_weights received {len(weights)}"
             )
         for (path, w), value in zip(named, weights):
-            array = value.data if isinstance(value, Tensor) else value
+            array = value.array if isinstance(value, Tensor) else value
             shape = tuple(getattr(array, "shape", numpy.shape(array)))
             if shape != tuple(w.shape):
                 raise ValueError(
@@ -223,8 +223,8 @@ class Layer(Module):
                     f"shape {shape}"
                 )
         for (_, w), value in zip(named, weights):
-            array = value.data if isinstance(value, Tensor) else numpy.asarray(backend.as_numpy(value))
-            w.data[...] = backend.to_device(numpy.asarray(backend.as_numpy(array)).astype(w.dtype), w.device)
+            array = value.array if isinstance(value, Tensor) else numpy.asarray(backend.as_numpy(value))
+            w.array[...] = backend.to_device(numpy.asarray(backend.as_numpy(array)).astype(w.dtype), w.device)
             w._version[0] += 1
 
     def count_params(self):

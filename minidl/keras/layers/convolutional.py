@@ -266,7 +266,7 @@ class AveragePooling2D(_Pooling2D):
 def _xp(t):
     from ... import backend
 
-    return backend.get_array_module(t.data)
+    return backend.get_array_module(t.array)
 
 
 class _GlobalPooling(Layer):
@@ -311,7 +311,7 @@ class GlobalAveragePooling1D(_GlobalPooling):
             return F.mean(inputs, axis, keepdim=self.keepdims)
         from ...tensor import Tensor
 
-        m = mask.data.astype(inputs.dtype)  # (N, T)
+        m = mask.array.astype(inputs.dtype)  # (N, T)
         m = m[:, :, None] if self.data_format == "channels_last" else m[:, None, :]
         weights = Tensor._make(m, False)
         total = F.sum(inputs * weights, axis, keepdim=self.keepdims)

@@ -256,7 +256,7 @@ class Dropout(Layer):
 def _ones_like(t, shape):
     from ... import backend
 
-    return backend.get_array_module(t.data).ones(shape, dtype=t.dtype)
+    return backend.get_array_module(t.array).ones(shape, dtype=t.dtype)
 
 
 class Embedding(Layer):
@@ -286,13 +286,13 @@ class Embedding(Layer):
 
     def call(self, inputs):
         if inputs.dtype.kind == "f":
-            inputs = Tensor._make(inputs.data.astype("int64"), False)  # Keras casts indices to int
+            inputs = Tensor._make(inputs.array.astype("int64"), False)  # Keras casts indices to int
         return F.embedding(inputs, self.embeddings)
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
-        return Tensor._make(inputs.data != 0, False) if isinstance(inputs, Tensor) else None
+        return Tensor._make(inputs.array != 0, False) if isinstance(inputs, Tensor) else None
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)

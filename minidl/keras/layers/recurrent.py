@@ -42,7 +42,7 @@ from .symbolic import as_input_tensor
 
 def _dropout_mask(like, shape, rate):
     """A dropout mask of ``shape`` (kept values 1/(1 − rate), dropped 0), constant."""
-    xp = backend.get_array_module(like.data)
+    xp = backend.get_array_module(like.array)
     ones = Tensor._make(xp.ones(shape, dtype=like.dtype), False)
     return F.dropout(ones, rate, True)
 
@@ -108,7 +108,7 @@ class _RNNBase(Layer):
     def _initial_states(self, x, initial_state):
         B = x.shape[0]
         if initial_state is None:
-            xp = backend.get_array_module(x.data)
+            xp = backend.get_array_module(x.array)
             zero = Tensor._make(xp.zeros((B, self.units), dtype=x.dtype), False)
             return [zero] * self._n_states()
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
@@ -131,7 +131,7 @@ class _RNNBase(Layer):
         names = (activations.name_of(self.activation), activations.name_of(self.recurrent_activation))
         if names != self._layer_activations[: len(names)] or (training and self.recurrent_dropout > 0):
             return False
-        return mask is None or bool(backend.get_array_module(mask.data).all(mask.data))
+        return mask is None or bool(backend.get_array_module(mask.array).all(mask.array))
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         x = inputs  # (B, T, I)
@@ -164,7 +164,7 @@ class _RNNBase(Layer):
             h = states[0] * rec_mask if rec_mask is not None else states[0]
             new = self._step(projected[:, t], h, states)
             if mask is not None:
-                keep = Tensor._make(mask.data[:, t : t + 1], False)  # (B, 1)
+                keep = Tensor._make(mask.array[:, t : t + 1], False)  # (B, 1)
                 new = [F.where(keep, n, s) for n, s in zip(new, states)]
                 out = F.where(keep, new[0], out)
             else:
@@ -228,7 +228,7 @@ class SimpleRNN(_RNNBase):
     def _runs_as_layer(self, mask, training):
         if activations.name_of(self.activation) not in ("tanh", "relu") or (training and self.recurrent_dropout > 0):
             return False
-        return mask is None or bool(backend.get_array_module(mask.data).all(mask.data))
+        return mask is None or bool(backend.get_array_module(mask.array).all(mask.array))
 
     def _layer(self, xt, states):
         nonlinearity = activations.name_of(self.activation)
@@ -271,7 +271,7 @@ class LSTM(_RNNBase):
 
         def init(shape, dtype=None, device=None):
             b = base(shape, dtype, device)
-            b.data[H : 2 * H] = 1.0  # forget gate
+            b.array[H : 2 * H] = 1.0  # forget gate
             return b
 
         return init
