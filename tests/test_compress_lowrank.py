@@ -18,7 +18,7 @@ from minidl.compress import lowrank
 def test_truncated_svd_error_is_the_energy_of_the_dropped_singular_values(seed, n_in, n_out, data):
     rng = np.random.default_rng(seed)
     lin = nn.Linear(n_in, n_out, dtype=minidl.float64)
-    lin.weight.data[...] = rng.standard_normal((n_out, n_in))
+    lin.weight.array[...] = rng.standard_normal((n_out, n_in))
     r = data.draw(st.integers(1, min(n_in, n_out)))
     fact = lowrank.low_rank(lin, rank=r)
     sigma = np.linalg.svd(lin.weight.detach().numpy(), compute_uv=False)
@@ -38,7 +38,7 @@ def test_full_rank_is_exact_and_energy_picks_the_smallest_rank():
     U, _ = np.linalg.qr(rng.standard_normal((5, 5)))
     V, _ = np.linalg.qr(rng.standard_normal((6, 6)))
     sigma = np.array([4.0, 2.0, 1.0, 0.5, 0.1])
-    lin.weight.data[...] = U @ np.diag(sigma) @ V[:5]
+    lin.weight.array[...] = U @ np.diag(sigma) @ V[:5]
     assert lowrank.reconstruction_error(lin, lowrank.low_rank(lin, rank=5)) < 1e-12
     share = np.cumsum(sigma**2) / (sigma**2).sum()  # 0.753, 0.941, 0.988, 0.9995, 1
     assert lowrank.rank_for_energy(sigma, 0.9) == 2 and lowrank.rank_for_energy(sigma, share[2]) == 3

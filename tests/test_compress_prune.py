@@ -17,7 +17,7 @@ from minidl.compress import prune
 
 def _linear(rng, n_in=7, n_out=5):
     m = nn.Linear(n_in, n_out)
-    m.weight.data[...] = rng.standard_normal((n_out, n_in)).astype(np.float32)  # distinct magnitudes
+    m.weight.array[...] = rng.standard_normal((n_out, n_in)).astype(np.float32)  # distinct magnitudes
     return m
 
 
@@ -59,7 +59,7 @@ def test_ln_structured_matches_torch_on_conv_channels(n, dim):
     tprune = pytest.importorskip("torch.nn.utils.prune")
     rng = np.random.default_rng(3)
     m = nn.Conv2d(4, 6, 3)
-    m.weight.data[...] = rng.standard_normal(m.weight.shape).astype(np.float32)
+    m.weight.array[...] = rng.standard_normal(m.weight.shape).astype(np.float32)
     t = _torch_copy(torch, m)
     for amount in (0.34, 1):  # a fraction of the channels, then one more of those left
         prune.ln_structured(m, "weight", amount, n=n, dim=dim)
@@ -75,7 +75,7 @@ def test_global_unstructured_matches_torch():
     tprune = pytest.importorskip("torch.nn.utils.prune")
     rng = np.random.default_rng(4)
     a, b = _linear(rng, 6, 4), _linear(rng, 4, 3)
-    b.weight.data *= 0.3  # the smaller layer loses more
+    b.weight.array *= 0.3  # the smaller layer loses more
     ta, tb = _torch_copy(torch, a), _torch_copy(torch, b)
     prune.l1_unstructured(a, "weight", 0.25)
     tprune.l1_unstructured(ta, "weight", 0.25)
@@ -118,7 +118,7 @@ def test_remove_makes_the_pruning_permanent_and_copies_keep_working():
     prune.l1_unstructured(m, "weight", 0.5)
     m(minidl.tensor(np.ones((1, 7), np.float32))).sum().backward()  # weight now has a graph
     c = copy.deepcopy(prune.detach_pruned(m))
-    c.weight_orig.data[...] += 1.0
+    c.weight_orig.array[...] += 1.0
     x = minidl.tensor(rng.standard_normal((3, 7)).astype(np.float32))
     w = (m.weight_orig.detach().numpy() + 1) * m.weight_mask.numpy()
     np.testing.assert_allclose(c(x).detach().numpy(), x.numpy() @ w.T + m.bias.detach().numpy(), rtol=1e-5, atol=1e-6)
@@ -170,7 +170,7 @@ def test_pruned_heads_contribute_nothing_and_fine_tuning_reaches_out_proj(separa
     mha = nn.MultiheadAttention(8, 4, batch_first=True, **kw)
     with minidl.no_grad():
         for p in mha.parameters():
-            p.data[...] = rng.standard_normal(p.shape).astype(np.float32) * 0.5
+            p.array[...] = rng.standard_normal(p.shape).astype(np.float32) * 0.5
     x = minidl.tensor(rng.standard_normal((2, 5, 8)).astype(np.float32))
     kv = minidl.tensor(rng.standard_normal((2, 5, 6 if separate else 8)).astype(np.float32))
     prune.prune_heads(mha, [1, 3])
@@ -179,13 +179,13 @@ def test_pruned_heads_contribute_nothing_and_fine_tuning_reaches_out_proj(separa
         for name, p in mha.named_parameters():
             if name.endswith("_orig") and "bias" not in name:
                 if name.startswith("out_proj"):
-                    p.data.reshape(8, 4, 2)[:, [1, 3]] += 3.0
+                    p.array.reshape(8, 4, 2)[:, [1, 3]] += 3.0
                 else:
-                    p.data.reshape(-1, 4, 2, p.shape[-1])[:, [1, 3]] += 3.0
+                    p.array.reshape(-1, 4, 2, p.shape[-1])[:, [1, 3]] += 3.0
     np.testing.assert_allclose(mha(x, kv, kv)[0].detach().numpy(), out, rtol=1e-5, atol=1e-5)
     assert prune.head_norms(mha).shape == (4,) and np.all(prune.head_norms(mha)[[1, 3]] == 0)
     with minidl.no_grad():
-        mha.out_proj.weight_orig.data[...] *= 2.0  # out_proj is not called by mha: its weight must follow
+        mha.out_proj.weight_orig.array[...] *= 2.0  # out_proj is not called by mha: its weight must follow
     expected = out - mha.out_proj.bias.detach().numpy()
     np.testing.assert_allclose(mha(x, kv, kv)[0].detach().numpy(), 2 * expected + mha.out_proj.bias.detach().numpy(),
                                rtol=1e-4, atol=1e-4)

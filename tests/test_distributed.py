@@ -124,10 +124,10 @@ def test_collectives_in_one_process_are_the_identity(local):
         dist.all_reduce(t, op)
     dist.broadcast(t, 0)
     dist.ring_all_reduce(t)
-    np.testing.assert_array_equal(t.data, [[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(t.array, [[1.0, 2.0], [3.0, 4.0]])
     out = [minidl.zeros(2, 2)]
     dist.all_gather(out, t)
-    np.testing.assert_array_equal(out[0].data, t.data)
+    np.testing.assert_array_equal(out[0].array, t.array)
     half = np.zeros(3, dtype=np.float16)  # travels as float32
     dist.reduce_scatter_tensor(half, np.array([1.5, 2.5, 3.5], dtype=np.float16))
     np.testing.assert_array_equal(half, [1.5, 2.5, 3.5])
@@ -162,12 +162,12 @@ def test_ddp_in_one_process_trains_like_the_module(local):
     assert [k for k in ddp.state_dict()][0].startswith("module.")
     x = minidl.randn(5, 3)
     ddp(x).sum().backward()
-    grads = [p.grad.data.copy() for p in model.parameters()]
+    grads = [p.grad.array.copy() for p in model.parameters()]
     with ddp.no_sync():
         ddp.reduce_gradients()
     ddp.reduce_gradients()
     for p, g in zip(model.parameters(), grads):
-        np.testing.assert_array_equal(p.grad.data, g)
+        np.testing.assert_array_equal(p.grad.array, g)
     with pytest.raises(TypeError, match="must be a minidl Module"):
         dist.DistributedDataParallel(lambda x: x)
     with pytest.raises(ValueError, match="bucket_cap_mb must be positive"):
@@ -221,7 +221,7 @@ def test_shard_dataset_feeds_a_dataloader():
     data = TensorDataset(minidl.arange(10), minidl.arange(10) * 2)
     sampler = dist.DistributedSampler(data, num_replicas=2, rank=1, shuffle=False)
     batches = list(DataLoader(dist.shard_dataset(data, sampler), batch_size=5))
-    np.testing.assert_array_equal(batches[0][0].data, [1, 3, 5, 7, 9])
+    np.testing.assert_array_equal(batches[0][0].array, [1, 3, 5, 7, 9])
 
 
 # ---- Keras ----------------------------------------------------------------------------------------

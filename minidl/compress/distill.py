@@ -79,7 +79,7 @@ def distill(student, teacher, loader, optimizer, epochs=1, T=4.0, alpha=0.9, cal
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss.data) * x.shape[0]
+            total += float(loss.array) * x.shape[0]
             count += x.shape[0]
         if not count:
             raise ValueError("distill: the loader gave no batches")

@@ -52,7 +52,7 @@ def low_rank(linear, rank=None, energy=None):
         raise TypeError(f"{op}: expected a minidl.nn.Linear, got {type(linear).__name__}")
     if (rank is None) == (energy is None):
         raise ValueError(f"{op}: give exactly one of rank= and energy=")
-    W = prune.detach_pruned(linear).weight.data  # (out, in); a pruned layer's current weight
+    W = prune.detach_pruned(linear).weight.array  # (out, in); a pruned layer's current weight
     xp = get_array_module(W)
     U, S, Vt = xp.linalg.svd(W.astype(xp.float64), full_matrices=False)  # (out, k), (k,), (k, in)
     r = rank_for_energy(S, energy) if rank is None else _check_rank(rank, S.size, op)
@@ -60,10 +60,10 @@ def low_rank(linear, rank=None, energy=None):
     first = Linear(linear.in_features, r, bias=False, dtype=W.dtype)
     second = Linear(r, linear.out_features, bias=linear.bias is not None, dtype=W.dtype)
     with no_grad():
-        first.weight.data = (root[:, None] * Vt[:r]).astype(W.dtype)  # (r, in)
-        second.weight.data = (U[:, :r] * root[None, :]).astype(W.dtype)  # (out, r)
+        first.weight.array = (root[:, None] * Vt[:r]).astype(W.dtype)  # (r, in)
+        second.weight.array = (U[:, :r] * root[None, :]).astype(W.dtype)  # (out, r)
         if linear.bias is not None:
-            second.bias.data = linear.bias.data.copy()
+            second.bias.array = linear.bias.array.copy()
     return Sequential(first, second)
 
 
@@ -95,8 +95,8 @@ def factorize_linear(model, rank=None, energy=None, min_features=2):
 
 def reconstruction_error(linear, factorized):
     """‖W − W₂ W₁‖_F: how far the product of the two factors is from the original weight."""
-    W = linear.weight.data
-    product = factorized[1].weight.data @ factorized[0].weight.data  # (out, r) @ (r, in) -> (out, in)
+    W = linear.weight.array
+    product = factorized[1].weight.array @ factorized[0].weight.array  # (out, r) @ (r, in) -> (out, in)
     xp = get_array_module(W)
     return float(xp.sqrt(((W.astype(xp.float64) - product) ** 2).sum()))
 

@@ -168,18 +168,18 @@ def _install(module, name, compute_new, structured_dim=None):
     with the current mask (already pruned). ``scores`` is the current weight's array."""
     with no_grad():
         if name in _hooks(module):
-            scores = (module._parameters[name + "_orig"] * module._buffers[name + "_mask"]).data
-            old = module._buffers[name + "_mask"].data
+            scores = (module._parameters[name + "_orig"] * module._buffers[name + "_mask"]).array
+            old = module._buffers[name + "_mask"].array
             if structured_dim is None:
                 mask = _combine(old, lambda alive: compute_new(scores[alive]))
             else:
                 mask = _combine(old, lambda index: compute_new(scores[index]), structured_dim)
             module._buffers[name + "_mask"] = Tensor._make(mask, False)
         else:
-            mask = compute_new(module._parameters[name].data)  # first: a bad amount leaves the module as it was
+            mask = compute_new(module._parameters[name].array)  # first: a bad amount leaves the module as it was
             param = module._parameters.pop(name)
             module.register_parameter(name + "_orig", param)
-            module.register_buffer(name + "_mask", Tensor._make(mask.astype(param.data.dtype), False))
+            module.register_buffer(name + "_mask", Tensor._make(mask.astype(param.array.dtype), False))
             module.register_forward_pre_hook(_PruneHook(name))
         recompute(module, name)  # without a graph until the next forward (so the module can be deep-copied)
     return module
@@ -216,11 +216,11 @@ def custom_from_mask(module, name, mask):
     with an existing mask by multiplication."""
     op = "custom_from_mask"
     _check_target(module, name, op)
-    array = mask.data if isinstance(mask, Tensor) else mask
+    array = mask.array if isinstance(mask, Tensor) else mask
     shape = _current(module, name).shape
     if tuple(array.shape) != tuple(shape):
         raise ValueError(f"{op}: mask of shape {tuple(array.shape)} does not fit {name!r} of shape {tuple(shape)}")
-    xp = get_array_module(_current(module, name).data)
+    xp = get_array_module(_current(module, name).array)
     given = xp.asarray(array)
     if not bool(((given == 0) | (given == 1)).all()):
         raise ValueError(f"{op}: the mask for {name!r} must hold only 0s and 1s")
@@ -230,7 +230,7 @@ def custom_from_mask(module, name, mask):
 
     if name in _hooks(module):
         with no_grad():
-            old = module._buffers[name + "_mask"].data
+            old = module._buffers[name + "_mask"].array
             module._buffers[name + "_mask"] = Tensor._make(old * given.astype(old.dtype), False)
             recompute(module, name)
         return module
@@ -254,11 +254,12 @@ def global_unstructured(parameters, amount):
             raise TypeError(f"{op}: parameters must be (module, name) pairs, got {pair!r}")
         _check_target(*pair, op)
     _check_amount(amount, op)
-    arrays = [(getattr(m, n) if n in _hooks(m) else m._parameters[n]).data for m, n in parameters]
+    arrays = [(getattr(m, n) if n in _hooks(m) else m._parameters[n]).array for m, n in parameters]
     xp = get_array_module(arrays[0])
     scores = xp.concatenate([a.reshape(-1) for a in arrays])  # (Σ numel,)
     old = xp.concatenate([
-        (m._buffers[n + "_mask"].data if n in _hooks(m) else xp.ones(a.shape, a.dtype)).reshape(-1).astype(scores.dtype)
+        (m._buffers[n + "_mask"].array if n in _hooks(m) else xp.ones(a.shape, a.dtype))
+        .reshape(-1).astype(scores.dtype)
         for (m, n), a in zip(parameters, arrays)
     ])
     mask = _combine(old, lambda alive: l1_mask(scores[alive], amount, op))
@@ -278,7 +279,7 @@ def remove(module, name):
     with no_grad():
         orig = module._parameters.pop(name + "_orig")
         mask = module._buffers.pop(name + "_mask")
-        weight = Parameter(Tensor._make(orig.data * mask.data, False), requires_grad=orig.requires_grad)
+        weight = Parameter(Tensor._make(orig.array * mask.array, False), requires_grad=orig.requires_grad)
     del module._forward_pre_hooks[hooks[name]]
     module.__dict__.pop(name, None)
     module.register_parameter(name, weight)
@@ -305,7 +306,7 @@ def sparsity(module):
             if p is None:
                 continue
             base = name[: -len("_orig")] if name.endswith("_orig") and name[: -len("_orig")] in hooks else None
-            data = (p.data * m._buffers[base + "_mask"].data) if base else p.data
+            data = (p.array * m._buffers[base + "_mask"].array) if base else p.array
             zeros += int((data == 0).sum())
             total += data.size
     return zeros / total if total else 0.0
@@ -329,11 +330,11 @@ def head_norms(mha):
     """‖head h‖₂ over its rows of W_q, W_k, W_v and its columns of W_o: shape (num_heads,), a
     score for choosing which heads to prune (the smallest first)."""
     H, D, E = mha.num_heads, mha.head_dim, mha.embed_dim
-    xp = get_array_module(mha.out_proj.weight.data)
+    xp = get_array_module(mha.out_proj.weight.array)
     total = xp.zeros(H)
     for W in _projection_weights(mha):
-        total += (W.data.reshape(-1, H, D, W.shape[-1]) ** 2).sum(axis=(0, 2, 3))  # (blocks, H, D, in) -> (H,)
-    out = mha.out_proj.weight.data.reshape(E, H, D)  # (E, H, D): column block h is head h
+        total += (W.array.reshape(-1, H, D, W.shape[-1]) ** 2).sum(axis=(0, 2, 3))  # (blocks, H, D, in) -> (H,)
+    out = mha.out_proj.weight.array.reshape(E, H, D)  # (E, H, D): column block h is head h
     return xp.sqrt(total + (out ** 2).sum(axis=(0, 2)))
 
 
@@ -357,7 +358,7 @@ def prune_heads(mha, heads):
     bad = [h for h in heads if not 0 <= h < H]
     if bad:
         raise ValueError(f"{op}: heads {bad} are out of range for {H} heads")
-    xp = get_array_module(mha.out_proj.weight.data)
+    xp = get_array_module(mha.out_proj.weight.array)
     alive = xp.ones(H)
     alive[heads] = 0
     rows = xp.repeat(alive, D)  # (E,): 0 on the rows of a pruned head

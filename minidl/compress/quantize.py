@@ -123,11 +123,11 @@ class _Int8Forward(Function):
 
 class _QuantizedBase(Module):
     def _init_qparams(self, weight, bias):
-        q, scale = quantize_per_channel(weight.data, axis=0)
+        q, scale = quantize_per_channel(weight.array, axis=0)
         self.register_buffer("weight_int8", Tensor._make(q, False))
         self.register_buffer("weight_scale", Tensor._make(scale, False))
         xp = get_array_module(q)
-        b = None if bias is None else Tensor._make(bias.data.astype(xp.float32), False)
+        b = None if bias is None else Tensor._make(bias.array.astype(xp.float32), False)
         self.register_buffer("bias", b)
         # s_x = 0 means "from each batch" (dynamic); calibrate() fixes both
         self.register_buffer("input_scale", Tensor._make(xp.zeros((), xp.float32), False))
@@ -135,24 +135,24 @@ class _QuantizedBase(Module):
 
     @property
     def static(self):
-        return float(self.input_scale.data) > 0
+        return float(self.input_scale.array) > 0
 
     def _input_qparams(self, x):
         if self.static:
-            return float(self.input_scale.data), int(self.input_zero_point.data)
+            return float(self.input_scale.array), int(self.input_zero_point.array)
         return activation_qparams(x.min(), x.max()) if x.size else (1.0, 0)
 
     def dequantized_weight(self):
         """s_w[c] · q_w[c]: the float weight the int8 one stands for (for measuring the error)."""
         shape = (-1,) + (1,) * (self.weight_int8.ndim - 1)
-        return Tensor._make(self.weight_int8.data.astype("float32") * self.weight_scale.data.reshape(shape), False)
+        return Tensor._make(self.weight_int8.array.astype("float32") * self.weight_scale.array.reshape(shape), False)
 
     def _rescale(self, acc, s_x, channel_axis):
         shape = [1] * acc.ndim
         shape[channel_axis] = -1
-        y = acc.astype("float32") * (self.weight_scale.data * s_x).reshape(shape)
+        y = acc.astype("float32") * (self.weight_scale.array * s_x).reshape(shape)
         if self.bias is not None:
-            y = y + self.bias.data.reshape(shape)
+            y = y + self.bias.array.reshape(shape)
         return y
 
     def forward(self, x):
@@ -161,7 +161,7 @@ class _QuantizedBase(Module):
         self._check_input(tuple(x.shape))
         anchor = None
         if is_grad_enabled():  # so that a backward through this layer meets the error, not silence
-            anchor = Tensor._make(get_array_module(x.data).zeros((), "float32"), True)
+            anchor = Tensor._make(get_array_module(x.array).zeros((), "float32"), True)
         return _Int8Forward.apply(x, anchor, self)
 
 
@@ -186,7 +186,7 @@ class QuantizedLinear(_QuantizedBase):
     def _int8_forward(self, x):
         s_x, z_x = self._input_qparams(x)
         qx = quantize_activation(x.reshape(-1, self.in_features), s_x, z_x)  # (N·, in) int8
-        acc = int8_matmul(qx, self.weight_int8.data.T, z_x)  # (N·, in) @ (in, out) -> (N·, out) int32
+        acc = int8_matmul(qx, self.weight_int8.array.T, z_x)  # (N·, in) @ (in, out) -> (N·, out) int32
         y = self._rescale(acc, s_x, 1)
         return y.reshape(tuple(x.shape[:-1]) + (self.out_features,))
 
@@ -217,7 +217,7 @@ class QuantizedConv2d(_QuantizedBase):
     def _int8_forward(self, x):
         s_x, z_x = self._input_qparams(x)
         qx = quantize_activation(x, s_x, z_x)  # (N, C, H, W) int8
-        acc = int8_conv2d(qx, z_x, self.weight_int8.data, self.stride, self.padding, self.dilation, self.groups)
+        acc = int8_conv2d(qx, z_x, self.weight_int8.array, self.stride, self.padding, self.dilation, self.groups)
         return self._rescale(acc, s_x, 1)
 
     def extra_repr(self):
@@ -270,7 +270,7 @@ class _MinMax:
         self.lo, self.hi = float("inf"), float("-inf")
 
     def __call__(self, module, inputs):
-        x = inputs[0].data
+        x = inputs[0].array
         if x.size:
             self.lo, self.hi = min(self.lo, float(x.min())), max(self.hi, float(x.max()))
 
@@ -290,7 +290,7 @@ def calibrate(model, batches):
     try:
         with no_grad():
             for m, _ in observers:  # dynamic while observing
-                m.input_scale.data[...] = 0
+                m.input_scale.array[...] = 0
             for batch in batches:
                 model(batch if isinstance(batch, Tensor) else Tensor._make(batch, False))
                 seen += 1
@@ -303,8 +303,8 @@ def calibrate(model, batches):
         if obs.lo > obs.hi:
             raise ValueError(f"calibrate: {type(m).__name__} saw no input during calibration")
         scale, zero_point = activation_qparams(obs.lo, obs.hi)
-        m.input_scale.data[...] = scale
-        m.input_zero_point.data[...] = zero_point
+        m.input_scale.array[...] = scale
+        m.input_zero_point.array[...] = zero_point
     return model
 
 

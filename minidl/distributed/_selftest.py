@@ -64,16 +64,16 @@ def check_collectives(g):
     errors = {}
     t = minidl.tensor(inputs[r])
     all_reduce(t, ReduceOp.AVG, g)
-    errors["all_reduce_avg"] = float(numpy.abs(t.data - sum(inputs) / p).max())
+    errors["all_reduce_avg"] = float(numpy.abs(t.array - sum(inputs) / p).max())
     t = minidl.tensor(inputs[r])
     all_reduce(t, ReduceOp.MAX, g)
-    errors["all_reduce_max"] = float(numpy.abs(t.data - numpy.max(inputs, axis=0)).max())
+    errors["all_reduce_max"] = float(numpy.abs(t.array - numpy.max(inputs, axis=0)).max())
     b = inputs[r].copy()
     broadcast(b, p - 1, g)
     errors["broadcast"] = float(numpy.abs(b - inputs[p - 1]).max())
     out = [minidl.zeros(2, 3, dtype=minidl.float64) for _ in range(p)]
     all_gather(out, minidl.tensor(inputs[r]), g)
-    errors["all_gather"] = max(float(numpy.abs(o.data - i).max()) for o, i in zip(out, inputs))
+    errors["all_gather"] = max(float(numpy.abs(o.array - i).max()) for o, i in zip(out, inputs))
     whole = numpy.zeros((2 * p, 3))
     all_gather_into_tensor(whole, inputs[r], g)
     errors["all_gather_into_tensor"] = float(numpy.abs(whole - numpy.concatenate(inputs)).max())
@@ -126,7 +126,7 @@ def _train(model, x, y, steps, batch, reduce=None, micro=1):
             with (reduce.no_sync() if reduce is not None and not last else _nothing()):
                 loss = F.cross_entropy(model(minidl.tensor(xm)), minidl.tensor(ym))
                 loss.backward()
-                total += float(loss.data)
+                total += float(loss.array)
         if reduce is not None:
             reduce.reduce_gradients()
         opt.step()
@@ -143,7 +143,7 @@ class _nothing:
 
 
 def _flat(model):
-    return numpy.concatenate([p.data.reshape(-1) for p in model.parameters()])
+    return numpy.concatenate([p.array.reshape(-1) for p in model.parameters()])
 
 
 def check_ddp(g, steps=4, batch=8, micro=1):
@@ -160,7 +160,7 @@ def check_ddp(g, steps=4, batch=8, micro=1):
     with minidl.no_grad():
         offset = 0
         for p in single.parameters():  # the start rank 0 broadcast
-            p.data[...] = start[offset : offset + p.numel()].reshape(p.shape)
+            p.array[...] = start[offset : offset + p.numel()].reshape(p.shape)
             offset += p.numel()
     whole = _train(single, x, y, steps, batch, None, micro)
     params = _flat(ddp.module)

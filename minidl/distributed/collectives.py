@@ -29,7 +29,7 @@ _KINDS = "fiub"
 
 def _array_of(x, where, name="tensor"):
     if isinstance(x, Tensor):
-        return x.data
+        return x.array
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return x
     raise TypeError(f"{where}: {name} must be a Tensor or an array, got {type(x).__name__}")

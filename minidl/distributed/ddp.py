@@ -101,7 +101,7 @@ class GradientReducer:
         flat = numpy.zeros(bucket.numel, dtype=_wire_dtype(bucket.dtype, "reduce_gradients"))  # (numel,)
         for _, p, start, stop in bucket.slots:
             if p.grad is not None:
-                flat[start:stop] = backend.as_numpy(p.grad.data).reshape(-1)
+                flat[start:stop] = backend.as_numpy(p.grad.array).reshape(-1)
         t0 = time.perf_counter()
         g.allreduce(flat, ReduceOp.SUM)
         self.communication_seconds += time.perf_counter() - t0
