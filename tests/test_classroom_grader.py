@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import strategies as st
 
@@ -97,9 +98,9 @@ def conv_reference(x, w, b, stride, padding):
     return F.conv2d(x, w, b, stride=stride, padding=padding)
 
 
-# mean instead of sum: c·(w ⋆ x) + b is a constant factor of the output only when the bias is zero
-# (as in the shrunk input), not on generic inputs, so the hint is "other"
-CONV_MUTATIONS = [("sign", "sign"), ("padding", "shape"), ("transposed", "other"), ("mean", "other"),
+# mean instead of sum: (w ⋆ x)/K + b is no constant factor of the output (the bias is not divided), but
+# it is the convolution of x/K: a scale inside the function
+CONV_MUTATIONS = [("sign", "sign"), ("padding", "shape"), ("transposed", "other"), ("mean", "scale"),
                   ("detached_bias", "zeros"), ("bias_axis", "broadcasting")]
 
 
@@ -204,7 +205,6 @@ def test_hint_from_a_degenerate_counterexample_is_checked_on_generic_inputs():
     report = grade("softmax", "no_y")
     assert report.hint == "other" and report.factor is None
     assert report.input_elements <= 4  # the counterexample stays the shrunk one
-    assert "looks like 'scale'" in str(report)
 
 
 def test_scale_hint_is_kept_when_it_holds_on_generic_inputs():
@@ -229,3 +229,47 @@ def test_raise_on_failure():
     with pytest.raises(GradingError) as info:
         check_op(make_softmax("sign"), softmax_reference, SOFTMAX_ARGS, max_examples=5, raise_on_failure=True)
     assert info.value.report.hint == "sign"
+
+
+# ---- hints that do not depend on the search -------------------------------------------------------
+def attention_forward(mutation):
+    def student(q, k, v):
+        L, d_k = q.shape[-2], q.shape[-1]
+        scale = {"no_scale": 1.0, "d_k": 1.0 / d_k}.get(mutation, 1.0 / math.sqrt(d_k))
+        m = minidl.tensor(np.triu(np.full((L, L), -np.inf), k=1))
+        return F.softmax(q @ k.mT * scale + m, dim=-1) @ v
+
+    return student
+
+
+def forward_attention_reference(q, k, v):
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def conv_without_bias(x, w, b, stride, padding):
+    return F.conv2d(x, w, None, stride=stride, padding=padding)
+
+
+@pytest.mark.parametrize("max_examples,seed", [(5, 0), (12, 3), (30, 1)])
+def test_hints_do_not_depend_on_the_number_of_examples_or_the_seed(max_examples, seed):
+    for mutation in ("no_scale", "d_k"):
+        report = check_function(attention_forward(mutation), forward_attention_reference, attention_inputs(),
+                                mask=causal_rows, max_examples=max_examples, seed=seed)
+        d_k = report.inputs[0].shape[-1]
+        assert report.hint == "scale" and report.scaled_input in (0, 1), str(report)  # never "mask"
+        expected = math.sqrt(d_k) if mutation == "no_scale" else 1 / math.sqrt(d_k)
+        assert report.factor == pytest.approx(expected), str(report)
+    report = check_function(conv_without_bias, conv_reference, conv_inputs(), max_examples=max_examples, seed=seed)
+    assert report.hint == "bias" and "minus input 2" in report.detail, str(report)  # never "zeros"
+
+
+def test_softmax_without_max_subtraction_overflows_on_large_inputs():
+    def naive(x):
+        e = x.exp()
+        return e / e.sum(dim=-1, keepdim=True)
+
+    from minidl.classroom.inputs import with_offsets
+
+    report = check_function(naive, softmax_reference, with_offsets(SOFTMAX_ARGS), max_examples=10)
+    assert report.hint == "overflow" and abs(report.inputs[0].detach().numpy()).max() > 700, str(report)
+    assert check_function(softmax_reference, softmax_reference, with_offsets(SOFTMAX_ARGS), max_examples=10)

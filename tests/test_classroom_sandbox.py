@@ -115,6 +115,14 @@ while True:
 def scale(xs, k):
     return [x * k for x in xs]
 """
+FLOOD = """### TASK scale
+import sys
+for _ in range(300):
+    sys.stdout.write("x" * (1 << 20))
+def scale(xs, k):
+    print("y" * (1 << 24))
+    return None
+"""
 LOOP_IGNORING_ALARM = """### TASK scale
 import signal
 signal.signal(signal.SIGALRM, signal.SIG_IGN)
@@ -133,12 +141,69 @@ def scale(xs, k):
     (HUGE, {"failed", "malformed", "crashed"}),
     (ALLOCATE, {"failed", "crashed", "timeout"}),
     (LOOP_IGNORING_ALARM, {"timeout"}),
+    (FLOOD, {"failed"}),
 ], ids=["forge-report", "replace-checks-and-builtins", "object-equal-to-anything", "shadow-grader-names",
-        "malformed-reply", "oversized-reply", "unbounded-allocation", "infinite-loop-ignoring-alarm"])
+        "malformed-reply", "oversized-reply", "unbounded-allocation", "infinite-loop-ignoring-alarm", "flood-output"])
 def test_attack_scores_zero_and_batch_goes_on(tmp_path, key, attack, status):
     bad, _ = batch(tmp_path, key, attack, timeout=3)
     assert bad.score == 0, bad.table()
     assert bad.tasks[0].status in status, bad.table()
+    assert len(bad.tasks[0].output) < 5000 and len(bad.tasks[0].message) <= 2000  # output is capped
+
+
+def _alive(pid):
+    try:
+        state = next(s for s in open(f"/proc/{pid}/status").read().splitlines() if s.startswith("State:"))
+    except (OSError, StopIteration):
+        return False
+    return "zombie" not in state and " Z" not in state
+
+
+FORK = """### TASK scale
+import os, time
+kids = []
+for n, detach in enumerate((False, True, True)):
+    pid = os.fork()
+    if pid == 0:
+        if detach:
+            os.setsid()
+            if os.fork():  # the grandchild goes on, orphaned in its own session
+                os._exit(0)
+        open(f"pid{n}", "w").write(str(os.getpid()))
+        time.sleep(3600)
+        os._exit(0)
+for n in range(3):
+    while not os.path.exists(f"pid{n}") or not open(f"pid{n}").read():
+        time.sleep(0.01)
+    kids.append(int(open(f"pid{n}").read()))
+print("forked", kids)
+def scale(xs, k):
+    return [x * k for x in xs]
+"""
+
+
+def _uid(pid):
+    try:
+        return int(next(s for s in open(f"/proc/{pid}/status").read().splitlines() if s.startswith("Uid:")).split()[1])
+    except (OSError, StopIteration):
+        return None
+
+
+@ROOT_ONLY
+def test_forked_processes_are_gone_after_grading(tmp_path, key):
+    digest = hashlib.sha256(key.read_bytes()).hexdigest()
+    report = grade(submission(tmp_path, key, "forker", FORK), key, timeout=5, key_sha256=digest)
+    assert report.score == 2, report.table()  # forking is allowed; what is left afterwards is not
+    line = next(s for s in report.tasks[0].output.splitlines() if s.startswith("forked"))
+    kids = json.loads(line.split(" ", 1)[1])
+    assert len(kids) == 3
+    left = kids
+    for _ in range(100):  # SIGKILL is delivered asynchronously: give the kernel a moment
+        left = [p for p in left if _alive(p) and (_uid(p) or 0) >= 200000]
+        if not left:
+            break
+        time.sleep(0.05)
+    assert not left, f"processes of the submission still running after grading: {left}"
 
 
 @ROOT_ONLY
