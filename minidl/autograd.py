@@ -14,10 +14,12 @@ explicit stack, so a chain of any length works without recursion.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import weakref
 
 from .backend import get_array_module
+from .backprop import _check_finite, backward, grad, topological_order  # noqa: F401  (their public address)
 from .grad_mode import (  # noqa: F401  (minidl.autograd.no_grad etc. are their public names)
     _anomaly_enabled,
     _set_grad_enabled,
@@ -28,15 +30,6 @@ from .grad_mode import (  # noqa: F401  (minidl.autograd.no_grad etc. are their 
     set_grad_enabled,
 )
 from .tensor import Tensor
-
-
-def _check_finite(fn_name: str, phase: str, array, what: str):
-    xp = get_array_module(array)
-    if array.dtype.kind in "fc" and not bool(xp.isfinite(array).all()):
-        bad = "NaN" if bool(xp.isnan(array).any()) else "inf"
-        raise FloatingPointError(
-            f"detect_anomaly: {fn_name}.{phase} produced {bad} in {what} of shape {tuple(array.shape)}"
-        )
 
 
 class _Saved:
@@ -57,21 +50,41 @@ class _Saved:
 
 
 class Function:
-    """Base class of every differentiable operation.
+    """Base class of every differentiable operation, written in one of two styles.
 
-    Subclasses implement ``forward(ctx, *args, **kwargs)`` on raw arrays (a Tensor argument
-    arrives as its array, anything else unchanged) and ``backward(ctx, dy)`` on Tensors,
-    returning one gradient per positional argument of ``forward`` (``None`` where there is
-    none). ``ctx.xp`` is the array module of the inputs. The base class sums each gradient
-    back to the shape of its input, so ops that broadcast need not.
+    minidl's: ``forward(ctx, *args, **kwargs)`` on raw arrays (a Tensor argument arrives as its
+    array, anything else unchanged) and ``backward(ctx, dy)`` on Tensors, returning one gradient
+    per positional argument of ``forward`` (``None`` where there is none). ``ctx.xp`` is the
+    array module of the inputs.
+
+    PyTorch's: ``@staticmethod forward(ctx, *args)`` on the Tensors themselves (run without
+    recording a graph) returning a Tensor, or a tuple of which one is differentiable and the
+    others passed to ``ctx.mark_non_differentiable``; ``@staticmethod backward(ctx, *grads)``,
+    one gradient per output, with ``ctx.saved_tensors`` and ``ctx.needs_input_grad``. A
+    ``setup_context(ctx, inputs, output)`` beside a ``forward(*args)`` without ctx works too.
+
+    Either way the base class sums each gradient back to the shape of its input, so ops that
+    broadcast need not.
     """
 
-    __slots__ = ("inputs", "needs_input_grad", "xp", "_saved", "_freed", "_retained", "__dict__", "__weakref__")
+    __slots__ = ("inputs", "parents", "needs_input_grad", "xp", "_saved", "_freed", "_retained", "__dict__",
+                 "__weakref__")
+    _torch_style = False  # set per subclass by __init_subclass__
 
     def __init__(self):
         self._saved = ()
         self._freed = False
         self._retained = None
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass whose ``forward`` is a staticmethod is written PyTorch's way: its static
+        ``backward`` becomes an ordinary method, so the engine calls ``ctx.backward(dy)`` alike."""
+        super().__init_subclass__(**kwargs)
+        forward = _static_lookup(cls, "forward")
+        cls._torch_style = isinstance(forward, staticmethod)
+        static_backward = cls.__dict__.get("backward")
+        if cls._torch_style and isinstance(static_backward, staticmethod):
+            cls.backward = _one_grad_per_output(static_backward.__func__)
 
     # -- the two methods an op writes --------------------------------------------------
     def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
@@ -82,10 +95,14 @@ class Function:
 
     # -- saving values for backward ----------------------------------------------------
     def save_for_backward(ctx, *values):
-        """Keep values for ``backward``. An input's array or the output array is saved as
-        that Tensor (so double backward sees it as part of the graph); any other array as a
-        constant."""
+        """Keep values for ``backward``. An input (its array, or the Tensor in PyTorch's style)
+        or the output is saved as that Tensor (so double backward sees it as part of the graph,
+        and an in-place change of it before backward is an error); any other array as a constant."""
         ctx._saved = values
+
+    def mark_non_differentiable(ctx, *outputs):
+        """PyTorch's style: these outputs of ``forward`` (indices, masks) get no gradient."""
+        ctx._non_differentiable = {id(t) for t in outputs}
 
     @property
     def saved_tensors(ctx):
@@ -103,9 +120,10 @@ class Function:
             t = s.get()
             if t._version[0] != s.version:
                 raise RuntimeError(
-                    f"{type(ctx).__name__}: a tensor of shape {tuple(t.shape)} saved for backward was "
-                    f"modified in place (version {t._version[0]}, expected {s.version}); "
-                    "use an out-of-place operation or clone it before modifying"
+                    f"{type(ctx).__name__}: one of the variables needed for gradient computation has been "
+                    f"modified by an inplace operation: a tensor of shape {tuple(t.shape)} saved for backward was "
+                    f"modified in place (version {t._version[0]}, expected {s.version}); use an out-of-place "
+                    "operation or clone it before modifying"
                 )
             out.append(t)
         return tuple(out)
@@ -113,6 +131,16 @@ class Function:
     @property
     def name(ctx) -> str:
         return type(ctx).__name__
+
+    @property
+    def next_functions(ctx):
+        """PyTorch's view of the graph: ``(node, 0)`` for each Tensor input, the node being the
+        Function that made it, an ``AccumulateGrad`` for a leaf that requires grad, else None."""
+        out = []
+        for t, parent, need in zip(ctx.inputs, ctx.parents, ctx.needs_input_grad):
+            if t is not None:
+                out.append((parent if parent is not None else AccumulateGrad(t) if need else None, 0))
+        return tuple(out)
 
     def __repr__(self):
         return f"<{type(self).__name__}Backward>"
@@ -123,6 +151,8 @@ class Function:
         """Run the op on Tensors (and plain values) and record it when a gradient is needed."""
         ctx = cls()
         tensors = [a for a in args if isinstance(a, Tensor)]
+        if cls._torch_style:
+            return _apply_torch_style(ctx, args, kwargs, tensors)
         if not tensors:
             raise TypeError(f"{cls.__name__}: needs at least one Tensor argument")
         device = tensors[0].device
@@ -131,7 +161,7 @@ class Function:
                 raise RuntimeError(
                     f"{cls.__name__}: expected all tensors on the same device, got {device} and {t.device}"
                 )
-        xp = ctx.xp = get_array_module(tensors[0].array)
+        ctx.xp = get_array_module(tensors[0].array)
         arrays = [a.array if isinstance(a, Tensor) else a for a in args]
         try:
             out = ctx.forward(*arrays, **kwargs)
@@ -140,11 +170,15 @@ class Function:
                 raise
             shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
             raise type(exc)(f"{cls.__name__}: {exc} (input shapes {shapes})") from exc
-        raw = out
-        if not isinstance(out, xp.ndarray):  # NumPy returns scalars for 0-d results
+        return ctx._record(args, tensors, out, out)
+
+    def _record(ctx, args, tensors, out, raw):
+        """The output Tensor of ``out`` (an array; ``raw`` is what forward returned), recorded in
+        the graph when an input requires grad and the output can carry a gradient."""
+        if not isinstance(out, ctx.xp.ndarray):  # NumPy returns scalars for 0-d results
             out = get_array_module(out).asarray(out)
         if _anomaly_enabled():
-            _check_finite(cls.__name__, "forward", out, "its output")
+            _check_finite(type(ctx).__name__, "forward", out, "its output")
         requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
         if requires_grad and out.dtype.kind not in "fc":
             requires_grad = False  # integer and bool results (argmax, comparisons) carry no gradient
@@ -156,7 +190,8 @@ class Function:
                     result._version = t._version
                     break
         if requires_grad:
-            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            ctx.inputs = inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            ctx.parents = tuple(None if t is None else t.grad_fn for t in inputs)  # the nodes that made them
             ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
             result.grad_fn = ctx
             if ctx._saved:
@@ -164,6 +199,108 @@ class Function:
         else:
             ctx._saved = ()
         return result
+
+
+class AccumulateGrad:
+    """The node of ``next_functions`` that stands for a leaf: its gradient goes into ``variable.grad``."""
+
+    def __init__(self, variable):
+        self.variable = variable
+        self.next_functions = ()
+
+    def __repr__(self):
+        return "<AccumulateGradBackward>"
+
+    def __eq__(self, other):
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    __hash__ = None
+
+
+def _static_lookup(cls, name):
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
+
+
+def _apply_torch_style(ctx, args, kwargs, tensors):
+    """``Function.apply`` for a PyTorch-style Function: forward on Tensors without recording,
+    then one output recorded as usual (the others, marked non-differentiable, come back cut)."""
+    cls = type(ctx)
+    if not tensors:  # nothing to differentiate: PyTorch just runs forward
+        return cls.forward(ctx, *args, **kwargs)
+    ctx.xp = get_array_module(tensors[0].array)
+    ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    ctx._non_differentiable = set()
+    with no_grad():
+        if _static_lookup(cls, "setup_context") is not None:
+            output = cls.forward(*args, **kwargs)
+            cls.setup_context(ctx, args, output)
+        else:
+            output = cls.forward(ctx, *args, **kwargs)
+    outputs = (output,) if not isinstance(output, tuple) else output
+    if not all(isinstance(o, Tensor) for o in outputs):
+        raise TypeError(f"{cls.__name__}.forward: must return a Tensor or a tuple of Tensors, "
+                        f"got {', '.join(type(o).__name__ for o in outputs)}")
+    live = [i for i, o in enumerate(outputs) if id(o) not in ctx._non_differentiable]
+    if len(live) != 1:
+        raise RuntimeError(f"{cls.__name__}.forward: returned {len(live)} differentiable outputs; a minidl "
+                           "Function has exactly one (pass the others to ctx.mark_non_differentiable)")
+    chosen = outputs[live[0]]
+    # the output Tensor saved by forward becomes the recorded result, as an input stays itself
+    ctx._saved = tuple(chosen.array if v is chosen else v for v in ctx._saved)
+    result = ctx._record(args, tensors, chosen.array, chosen.array)
+    if not isinstance(output, tuple):
+        return result
+    ctx._outputs = (live[0], tuple((o.shape, o.dtype) for o in outputs))
+    return tuple(result if i == live[0] else o.detach() for i, o in enumerate(outputs))
+
+
+def _one_grad_per_output(backward_fn):
+    """A PyTorch-style ``backward(ctx, *grads)`` called with the one gradient the engine has: the
+    outputs marked non-differentiable get zeros, as PyTorch materializes them."""
+
+    @functools.wraps(backward_fn)
+    def call(ctx, dy):
+        if "_outputs" not in ctx.__dict__:
+            return backward_fn(ctx, dy)
+        live, meta = ctx._outputs
+        grads = [dy if i == live else Tensor._make(ctx.xp.zeros(shape, dtype), False)
+                 for i, (shape, dtype) in enumerate(meta)]
+        return backward_fn(ctx, *grads)
+
+    return call
+
+
+def once_differentiable(backward_fn):
+    """Decorate a PyTorch-style ``backward``: it runs without recording, and differentiating its
+    result again (``create_graph=True``, then a second backward) raises instead of giving zeros."""
+
+    @functools.wraps(backward_fn)
+    def call(ctx, *grads):
+        with no_grad():
+            out = backward_fn(ctx, *grads)
+        sources = [g for g in grads if isinstance(g, Tensor) and g.requires_grad]
+        sources += [t for t in ctx.inputs if t is not None and t.requires_grad]
+        if not is_grad_enabled() or not sources:
+            return out
+        outs = out if isinstance(out, tuple) else (out,)
+        wired = [g if g is None else _OnceDifferentiable.apply(g, *sources) for g in outs]
+        return tuple(wired) if isinstance(out, tuple) else wired[0]
+
+    return call
+
+
+class _OnceDifferentiable(Function):
+    """Stands for a gradient computed by a ``@once_differentiable`` backward: its value, and an
+    error if a second backward reaches it."""
+
+    def forward(ctx, g, *sources):
+        return g
+
+    def backward(ctx, dy):
+        raise RuntimeError("trying to differentiate twice a function that was marked with @once_differentiable")
 
 
 def _save(value, args, out_arrays, out_tensor):
@@ -178,285 +315,4 @@ def _save(value, args, out_arrays, out_tensor):
         return value
     return _Saved(Tensor._make(value, False))
 
-
-def _sum_to_shape(grad, shape):
-    """Sum a broadcast gradient back to ``shape`` (the reverse of broadcasting)."""
-    if grad.shape == shape:
-        return grad
-    lead = grad.ndim - len(shape)
-    dims = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1
-    )
-    if dims:
-        grad = grad.sum(dim=dims, keepdim=True)
-    if lead:
-        grad = grad.reshape(shape)
-    if grad.shape != shape:
-        raise RuntimeError(f"gradient of shape {grad.shape} cannot be summed to input shape {shape}")
-    return grad
-
-
-def topological_order(roots, parents):
-    """Every node reachable from ``roots`` through ``parents(node)``, each listed before all of
-    its parents (consumers first). Iterative depth-first search: no recursion limit."""
-    order, visited = [], set()
-    stack = [(node, False) for node in roots]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in visited:
-            continue
-        visited.add(node)
-        stack.append((node, True))
-        stack.extend((p, False) for p in parents(node) if p not in visited)
-    order.reverse()
-    return order
-
-
-def _producers(fn):
-    """The Functions whose outputs ``fn`` consumed."""
-    return [t.grad_fn for t in fn.inputs if t is not None and t.grad_fn is not None]
-
-
-class _BackwardPass:
-    """One walk of the graph from ``outputs`` back to the leaves.
-
-    ``grads`` holds, for each Function reached so far, the sum of the gradients of its output;
-    a Function runs its backward once all its consumers have added theirs (reverse topological
-    order). ``handed`` is the memory already given to some ``.grad`` (no two leaves may share
-    it). With ``capture`` (``grad()``), the gradients of those tensors are collected in
-    ``results`` instead of being accumulated into the leaves' ``.grad``.
-    """
-
-    def __init__(self, grad_outputs, retain_graph, create_graph, capture=None):
-        self.retain_graph, self.create_graph, self.capture = retain_graph, create_graph, capture
-        self.grads = {}  # Function -> gradient of its output
-        self.handed = {_memory_key(g.array) for g in grad_outputs}  # memory a leaf's .grad must not share
-        self.leaf_grads = {}  # id(leaf) -> gradient (capture mode)
-        self.captured_nodes = {}  # Function -> indices of the captured tensors it produced
-        self.capture_ids = None
-        self.results = None
-        if capture is not None:
-            for i, t in enumerate(capture):
-                if t.grad_fn is not None:
-                    self.captured_nodes.setdefault(t.grad_fn, []).append(i)
-            self.capture_ids = {id(t) for t in capture}
-            self.results = [None] * len(capture)
-
-    def seed(self, outputs, grad_outputs):
-        """Hand each output its gradient; the Functions that made them (the roots)."""
-        roots = []
-        for out, g in zip(outputs, grad_outputs):
-            if out.grad_fn is None:
-                self._reach_leaf(out, g, requested=True)
-                continue
-            self._add_to(out.grad_fn, g)
-            roots.append(out.grad_fn)
-        return roots
-
-    def run(self, roots):
-        """Run the backwards in reverse topological order (consumers before producers)."""
-        order = topological_order(roots, _producers)
-        # grad(): run only the backwards that lead to a requested input, as torch.autograd.grad does
-        # (a gradient asked of a non-leaf stops there; the graph above it is neither run nor freed)
-        runs = None if self.capture is None else _leading_to(order, self.captured_nodes, self.capture_ids)
-        anomaly = _anomaly_enabled()
-        with set_grad_enabled(self.create_graph):
-            for fn in order:
-                dy = self.grads.pop(fn, None)
-                if dy is None:
-                    continue
-                for i in self.captured_nodes.get(fn, ()):
-                    self.results[i] = dy
-                if runs is not None and fn not in runs:
-                    continue
-                self._keep_retained_grad(fn, dy)
-                self._send_to_inputs(fn, self._input_gradients(fn, dy, anomaly), anomaly)
-
-    def captured(self):
-        """The gradients of the captured tensors (None where a tensor got none)."""
-        for i, t in enumerate(self.capture):
-            if t.grad_fn is None:
-                self.results[i] = self.leaf_grads.get(id(t))
-        return self.results
-
-    # ---- the steps of one Function ---------------------------------------------------
-    def _keep_retained_grad(self, fn, dy):
-        """``retain_grad()`` on fn's output: add its gradient to that tensor's ``.grad``."""
-        if fn._retained is None:
-            return
-        owner = fn._retained()
-        if owner is not None:  # a retained gradient accumulates, as a leaf's does
-            g = dy if self.create_graph else dy.detach()
-            if owner.grad is not None:
-                g = owner.grad + g if self.create_graph else Tensor._make(owner.grad.array + g.array, False)
-            owner.grad = g
-            self.handed.add(_memory_key(g.array))
-
-    def _input_gradients(self, fn, dy, anomaly):
-        """``fn.backward(dy)`` as a tuple with one entry per input; frees fn's saved values
-        unless the graph is retained."""
-        input_grads = _backward_under_anomaly(fn, dy) if anomaly else fn.backward(dy)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        if len(input_grads) != len(fn.inputs):
-            raise RuntimeError(f"{fn.name}.backward returned {len(input_grads)} gradients for {len(fn.inputs)} inputs")
-        if not self.retain_graph:
-            fn._saved = ()
-            fn._freed = True
-        return input_grads
-
-    def _send_to_inputs(self, fn, input_grads, anomaly):
-        """Each input's gradient, summed to its shape and cast to its dtype, goes to the Function
-        that produced the input, or to the leaf."""
-        for t, g, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
-            if not needed or g is None:
-                continue
-            if not isinstance(g, Tensor):
-                g = Tensor._make(g, False)
-            if g.shape != t.shape:
-                g = _sum_to_shape(g, t.shape)
-            if g.dtype != t.dtype:
-                g = g.to(t.dtype)
-            if anomaly:
-                _check_finite(fn.name, "backward", g.array, f"the gradient of an input of shape {t.shape}")
-            if t.grad_fn is not None:
-                self._add_to(t.grad_fn, g)
-            else:
-                self._reach_leaf(t, g, requested=self.capture is None or id(t) in self.capture_ids)
-
-    def _add_to(self, fn, g):
-        self.grads[fn] = g if fn not in self.grads else self.grads[fn] + g
-
-    def _reach_leaf(self, t, g, requested):
-        """A gradient reaching leaf ``t``: into ``t.grad``, or (capture mode) collected when
-        ``t`` is requested."""
-        if self.capture is None:
-            _accumulate_leaf(t, g, self.create_graph, self.handed)
-        elif requested:
-            self.leaf_grads[id(t)] = g if id(t) not in self.leaf_grads else self.leaf_grads[id(t)] + g
-
-
-def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None):
-    """Propagate ``grad_outputs`` from ``outputs`` through the graph (see ``_BackwardPass``).
-
-    With ``capture`` (a list of Tensors) the gradients of those tensors are returned instead of
-    being accumulated into the leaves' ``.grad``.
-    """
-    walk = _BackwardPass(grad_outputs, retain_graph, create_graph, capture)
-    walk.run(walk.seed(outputs, grad_outputs))
-    return walk.captured() if capture is not None else None
-
-
-def _leading_to(order, captured_nodes, capture_ids):
-    """The Functions in ``order`` (consumers first) whose backward reaches a captured tensor:
-    one of their inputs is captured, or is made by a Function that reaches one."""
-    runs = set()
-    for fn in reversed(order):  # producers before their consumers
-        for t in fn.inputs:
-            if t is None:
-                continue
-            src = t.grad_fn
-            if (src is None and id(t) in capture_ids) or src in captured_nodes or src in runs:
-                runs.add(fn)
-                break
-    return runs
-
-
-def _backward_under_anomaly(fn, dy):
-    """``fn.backward(dy)``, with a NaN or inf from any op inside it reported as ``fn``'s
-    backward (the op whose derivative misbehaved), not as the forward of a helper op."""
-    try:
-        return fn.backward(dy)
-    except FloatingPointError as exc:
-        inner = str(exc).removeprefix("detect_anomaly: ")
-        raise FloatingPointError(f"detect_anomaly: {fn.name}.backward failed: {inner}") from exc
-
-
-def _memory_key(array):
-    """Identifies the memory an array uses: its own, or that of the array it is a view of."""
-    base = array.base
-    return id(array) if base is None else id(base)
-
-
-def _accumulate_leaf(t, g, create_graph, handed):
-    if not t.requires_grad:
-        return
-    if not create_graph:
-        g = g.detach()
-    if t.grad is None:
-        # one gradient array (or views of it, e.g. through a reshape's backward) can reach
-        # several leaves (x + y), or be the caller's gradient, or a read-only broadcast view
-        # (sum's backward): each .grad gets its own writable array
-        key = _memory_key(g.array)
-        if key in handed or not getattr(g.array.flags, "writeable", True):
-            g = Tensor._make(g.array.copy(), False) if not create_graph else g * 1
-            key = _memory_key(g.array)
-        handed.add(key)
-        t.grad = g
-    else:
-        t.grad = t.grad + g if create_graph else Tensor._make(t.grad.array + g.array, False)
-
-
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
-    """Accumulate d(tensors)/d(leaf) · grad_tensors into every leaf's ``.grad``."""
-    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-    grad_tensors = _make_grads(tensors, grad_tensors, "backward")
-    retain_graph = create_graph if retain_graph is None else retain_graph
-    _run_backward(tensors, grad_tensors, retain_graph, create_graph)
-
-
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
-    """Return the gradients of ``outputs`` with respect to ``inputs`` (a tuple, one per input),
-    without touching any ``.grad``. Same contract as ``torch.autograd.grad``."""
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
-    for i, t in enumerate(inputs):
-        if not t.requires_grad:
-            raise RuntimeError(f"grad: input {i} (shape {t.shape}) does not require grad")
-    grad_outputs = _make_grads(outputs, grad_outputs, "grad")
-    retain_graph = create_graph if retain_graph is None else retain_graph
-    results = _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=inputs)
-    for i, (t, g) in enumerate(zip(inputs, results)):
-        if g is None:
-            if not allow_unused:
-                raise RuntimeError(
-                    f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
-                    "pass allow_unused=True if this is expected"
-                )
-        elif not create_graph:
-            results[i] = g.detach()
-    return tuple(results)
-
-
-def _make_grads(outputs, grad_outputs, where):
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs]
-    grad_outputs = list(grad_outputs)
-    if len(grad_outputs) != len(outputs):
-        raise RuntimeError(f"{where}: got {len(grad_outputs)} gradients for {len(outputs)} outputs")
-    result = []
-    for out, g in zip(outputs, grad_outputs):
-        if not out.requires_grad:
-            raise RuntimeError(
-                f"{where}: tensor of shape {out.shape} does not require grad and has no grad_fn"
-            )
-        if g is None:
-            if out.numel() != 1:
-                raise RuntimeError(
-                    f"{where}: grad can be implicitly created only for scalar outputs, got shape {out.shape}; "
-                    "pass a gradient of the same shape"
-                )
-            g = Tensor._make(get_array_module(out.array).ones_like(out.array), False)
-        elif not isinstance(g, Tensor):
-            g = Tensor._make(get_array_module(out.array).asarray(g, dtype=out.dtype), False)
-        if g.shape != out.shape:
-            raise RuntimeError(f"{where}: gradient of shape {g.shape} does not match output of shape {out.shape}")
-        result.append(g)
-    return result
 

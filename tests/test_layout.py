@@ -31,7 +31,7 @@ LAYERS = [
     ("dtypes and grad mode", ["minidl.dtypes", "minidl.grad_mode"]),
     ("tensor", ["minidl.tensor"]),
     ("creation", ["minidl.creation"]),
-    ("autograd", ["minidl.autograd"]),
+    ("autograd", ["minidl.backprop", "minidl.autograd"]),
     ("kernel registry", ["minidl.dispatch"]),
     ("functional", ["minidl.functional", "minidl.gradcheck"]),
     ("kernels", ["minidl.kernels"]),
