@@ -20,18 +20,22 @@ a ``minidl.nn.Parameter``, so a model is also an ``nn.Module`` (``model.paramete
 from . import (
     activations,
     callbacks,
+    datasets,
     initializers,
     layers,
     losses,
     metrics,
     models,
+    ops,
     optimizers,
+    random,
     regularizers,
     utils,
 )
 from .layers import Input
 from .models import Model, Sequential, load_model
 from .naming import clear_session
+from .variables import Variable
 
 
 class backend:  # noqa: N801 - Keras's module name, here a namespace
@@ -44,9 +48,11 @@ __all__ = [
     "Input",
     "Model",
     "Sequential",
+    "Variable",
     "activations",
     "backend",
     "callbacks",
+    "datasets",
     "clear_session",
     "initializers",
     "layers",
@@ -54,7 +60,9 @@ __all__ = [
     "losses",
     "metrics",
     "models",
+    "ops",
     "optimizers",
+    "random",
     "regularizers",
     "utils",
 ]

@@ -14,6 +14,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor
+from .compile_utils import flatten_targets
 
 
 def to_array(x, what):
@@ -45,11 +46,11 @@ class ArrayBatches:
         self.device = device
         if device.type == "cuda" and self._fits_on_device():
             self.xs = [backend.to_device(a, device) for a in self.xs]
-            self.y = None if y is None else backend.to_device(y, device)
+            self.y = _map_targets(lambda a: backend.to_device(a, device), y)
             self.sw = None if sample_weight is None else backend.to_device(sample_weight, device)
 
     def _fits_on_device(self):
-        total = sum(a.nbytes for a in self.xs) + (0 if self.y is None else self.y.nbytes)
+        total = sum(a.nbytes for a in self.xs) + sum(a.nbytes for a in _target_leaves(self.y))
         try:
             free = backend.require_cuda(self.device).cuda.Device(self.device.index).mem_info[0]
         except Exception:
@@ -69,13 +70,26 @@ class ArrayBatches:
                 xp = backend.get_array_module(self.xs[0])
                 idx = xp.asarray(idx)
             xs = [self._tensor(a[idx]) for a in self.xs]
-            y = None if self.y is None else self._tensor(self.y[idx])
+            y = _map_targets(lambda a, idx=idx: self._tensor(a[idx]), self.y)
             sw = None if self.sw is None else self.sw[idx]
             yield xs, y, sw
 
     def _tensor(self, a):
         return Tensor._make(backend.to_device(numpy.ascontiguousarray(a) if isinstance(a, numpy.ndarray) else a,
                                               self.device), False)
+
+
+def _map_targets(fn, y):
+    """``fn`` on the target array, or on each array of a list of targets (None stays None)."""
+    if y is None:
+        return None
+    if isinstance(y, list):
+        return [None if a is None else fn(a) for a in y]
+    return fn(y)
+
+
+def _target_leaves(y):
+    return [] if y is None else [a for a in (y if isinstance(y, list) else [y]) if a is not None]
 
 
 class IterableBatches:
@@ -100,8 +114,9 @@ class IterableBatches:
             xs = self.model._input_arrays(x, self.what)
             xs = [Tensor._make(backend.to_device(a, self.device), False) for a in xs]
             if y is not None:
-                y = Tensor._make(backend.to_device(self.model._target_array(to_array(y, self.what)), self.device),
-                                 False)
+                ys = [None if a is None else Tensor._make(backend.to_device(a, self.device), False)
+                      for a in self.model._target_list(y, self.what)]
+                y = ys[0] if len(ys) == 1 else ys
             yield xs, y, None if sw is None else to_array(sw, self.what)
 
     def _is_multi_input(self, item):
@@ -118,19 +133,21 @@ def _batches_of_iterable(model, x, y, what, need_y):
     return IterableBatches(x, model, model.device, what, need_y=need_y)
 
 
-def _target_arrays(model, xs, y, what):
-    """The targets checked against the inputs and the model's output, in the loss's layout."""
-    if y is None:
-        model._check_cardinality(xs, None, what)
-        return None
-    y_arr = to_array(y, what)
-    model._check_cardinality(xs, y_arr, what)
-    return y_arr
+def _check_targets(model, ys):
+    """Each output's targets against its loss and the output's known shape (clear errors early)."""
+    if model.compiled_loss is None:
+        return
+    shapes = model._known_output_shapes()
+    if shapes is None:
+        return
+    for loss, t, shape in zip(model.compiled_loss.losses, ys, shapes):
+        if loss is not None and t is not None and shape is not None:
+            loss.check_targets(backend.as_numpy(t), shape)
 
 
 def make_batches(model, x, y, what, batch_size, shuffle, sample_weight=None, need_y=True):
     """Batches of ``(xs, y, sample_weight)`` for ``model`` from arrays or an iterable of batches;
-    the model is built from the first data it sees."""
+    the model is built from the first data it sees. With several outputs, y is a list."""
     if is_batch_iterable(x):
         return _batches_of_iterable(model, x, y, what, need_y)
     if x is None:
@@ -138,14 +155,17 @@ def make_batches(model, x, y, what, batch_size, shuffle, sample_weight=None, nee
     xs = model._input_arrays(x, what)
     if need_y and y is None:
         raise ValueError(f"{what}: y (the targets) is required when x is an array")
-    y_arr = _target_arrays(model, xs, y, what)
+    ys = None
+    if y is not None:
+        ys = [None if t is None else to_array(t, what) for t in flatten_targets(y, model._output_names(), what)]
+    model._check_cardinality(xs, ys, what)
     model._ensure_built(xs)
     model._check_input_arrays(xs)
-    if y_arr is not None:
-        out_shape = model._known_output_shape()
-        if out_shape is not None:
-            model.compiled_loss.check_targets(backend.as_numpy(y_arr), out_shape)
-        y_arr = model._target_array(y_arr)
+    y_arr = None
+    if ys is not None:
+        _check_targets(model, ys)
+        ys = model._target_list(ys, what)
+        y_arr = ys[0] if len(ys) == 1 else ys
     sw = None if sample_weight is None else numpy.asarray(sample_weight, dtype=model._dtype)
     if sw is not None and len(sw) != len(xs[0]):
         raise ValueError(f"{what}: sample_weight has {len(sw)} entries for {len(xs[0])} samples")
@@ -158,16 +178,22 @@ def split_validation(model, x, y, sample_weight, validation_split):
     if is_batch_iterable(x):
         raise ValueError("fit: validation_split needs arrays; pass validation_data with an iterable")
     xs = model._input_arrays(x, "fit")
-    y_all = to_array(y, "fit") if y is not None else None
+    ys = None if y is None else [None if t is None else to_array(t, "fit")
+                                 for t in flatten_targets(y, model._output_names(), "fit")]
     n = len(xs[0])
     split = int(n * (1.0 - validation_split))
     if split == 0 or split == n:
         raise ValueError(f"fit: validation_split={validation_split} leaves no training or no validation "
                          f"samples out of {n}")
-    x_val = [a[split:] for a in xs]
-    validation_data = (x_val if len(x_val) > 1 else x_val[0], None if y_all is None else y_all[split:])
-    x = [a[:split] for a in xs] if len(xs) > 1 else xs[0][:split]
-    y = None if y_all is None else y_all[:split]
+
+    def part(arrays, sl):
+        if arrays is None:
+            return None
+        cut = [None if a is None else a[sl] for a in arrays]
+        return cut[0] if len(cut) == 1 else cut
+
+    validation_data = (part(xs, slice(split, None)), part(ys, slice(split, None)))
+    x, y = part(xs, slice(None, split)), part(ys, slice(None, split))
     if sample_weight is not None:
         sample_weight = numpy.asarray(sample_weight)[:split]
     return x, y, sample_weight, validation_data

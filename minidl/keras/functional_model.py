@@ -16,6 +16,7 @@ from .layers.input_layer import InputLayer
 from .layers.shapes import is_shape, shape_str
 from .layers.symbolic import KerasTensor, flatten, map_structure
 from .naming import unique_name
+from .summary import layer_rows as summary_rows
 from .training import Model
 
 
@@ -80,10 +81,25 @@ class Functional(Model):
 
     @property
     def layers(self):
-        return list(self._layer_list)
+        """The InputLayers first, then the other layers in the order they are called (as Keras)."""
+        inputs = [n.layer for n in self._all_nodes if isinstance(n.layer, InputLayer)]
+        return list(dict.fromkeys(inputs + self._layer_list))
+
+    @property
+    def input(self):
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        return self._outputs_struct
 
     def _input_names(self):
         return [t.node.layer.name for t in self.inputs]
+
+    def _output_names(self):
+        if isinstance(self._outputs_struct, dict):
+            return list(self._outputs_struct)
+        return [t.name or t.node.layer.name for t in self.outputs]
 
     def _takes_indices(self, i=0):
         t = self.inputs[i]
@@ -211,7 +227,7 @@ class Functional(Model):
 
     def _summary_rows(self):
         rows = []
-        for t in self.inputs:
-            layer = t.node.layer
-            rows.append((f"{layer.name} (InputLayer)", shape_str(layer._batch_input_shape), 0))
-        return rows + super()._summary_rows()
+        for layer in self.layers:
+            if isinstance(layer, InputLayer):
+                rows.append((f"{layer.name} (InputLayer)", shape_str(layer._batch_input_shape), 0))
+        return rows + summary_rows([layer for layer in self.layers if not isinstance(layer, InputLayer)])

@@ -340,9 +340,21 @@ class Huber(_Regression):
         return {**super().get_config(), "delta": self.delta}
 
 
+class KLDivergence(_Regression):
+    """ℓ_i = Σ over the last axis of t · log(t / p), t and p clipped to [ε, 1] (Keras's KL divergence)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence"):
+        super().__init__(reduction, name)
+
+    def call(self, y_true, y_pred, logits=None, kind=None):
+        t = _float_targets(_match_rank(y_true, y_pred), y_pred)
+        _check_same(self.name, t, y_pred)
+        t, p = F.clamp(t, EPSILON, 1.0), F.clamp(y_pred, EPSILON, 1.0)
+        return F.sum(t * F.log(t / p), -1)
+
+
 def _shape_text(shape):
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
 
 
 def _snake(name):
@@ -377,7 +389,12 @@ def mean_absolute_error(y_true, y_pred):
     return MeanAbsoluteError(reduction="none")(y_true, y_pred)
 
 
-mse, mae = mean_squared_error, mean_absolute_error
+def kl_divergence(y_true, y_pred):
+    """Per-sample Σ t · log(t / p) over the last axis."""
+    return KLDivergence(reduction="none")(y_true, y_pred)
+
+
+mse, mae, kld = mean_squared_error, mean_absolute_error, kl_divergence
 
 _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
@@ -389,6 +406,8 @@ _BY_NAME = {
     "mae": MeanAbsoluteError,
     "huber": Huber,
     "huber_loss": Huber,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
 }
 _CLASSES = {cls.__name__: cls for cls in set(_BY_NAME.values())}
 _FUNCTIONS = {
@@ -397,6 +416,7 @@ _FUNCTIONS = {
     binary_crossentropy: BinaryCrossentropy,
     mean_squared_error: MeanSquaredError,
     mean_absolute_error: MeanAbsoluteError,
+    kl_divergence: KLDivergence,
 }
 
 

@@ -11,10 +11,22 @@ the loss has ``from_logits=True``), anything else -> Accuracy (exact equality).
 from __future__ import annotations
 
 from .. import backend
+from ..tensor import Tensor
 
 
 def _xp(a):
     return backend.get_array_module(a)
+
+
+def _data(x):
+    """A Tensor, Variable, NumPy/CuPy array, list or number as an array (never a graph node)."""
+    if isinstance(x, Tensor):
+        return x.array
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return x
+    import numpy
+
+    return numpy.asarray(x)
 
 
 def _squeeze_last(y_true, y_pred):
@@ -26,20 +38,66 @@ def _squeeze_last(y_true, y_pred):
     return y_true, y_pred
 
 
-class Metric:
-    """Base class: a running mean of per-sample values computed by ``values(y_true, y_pred)``."""
+class MetricValue(float):
+    """What ``result()`` returns: a Python float that also has ``numpy()`` (as a TF scalar does)."""
 
-    def __init__(self, name=None, dtype=None):
+    def numpy(self):
+        import numpy
+
+        return numpy.float32(self)
+
+
+def _value(v):
+    if isinstance(v, Tensor):
+        v = v.array
+    if hasattr(v, "shape") and getattr(v, "size", 1) != 1:
+        return v
+    return MetricValue(float(v))
+
+
+class Metric:
+    """Base class, as Keras's: ``update_state(y_true, y_pred, sample_weight=None)`` accumulates,
+    ``result()`` is the value so far, ``reset_state()`` starts again, and calling the metric
+    does ``update_state`` then returns ``result()``. The built-in metrics keep a running mean of
+    per-sample values computed by ``values(y_true, y_pred)``; a subclass may instead keep its own
+    state in weights made by ``add_weight`` (reset to their initial values by ``reset_state``)."""
+
+    def __init__(self, name=None, dtype=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
         self.name = name or _snake(type(self).__name__)
-        self.reset_state()
+        self.dtype = dtype or "float32"
+        self._state_weights = []
+        self.total, self.count = 0.0, 0
+
+    def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None, **kwargs):
+        """A state variable of this metric (a non-trainable ``keras.Variable``)."""
+        from . import initializers
+        from .variables import Variable
+
+        shape = tuple(int(d) for d in (shape or ()))
+        init = initializers.get(initializer)
+        value = init(shape, dtype or self.dtype, None)
+        v = Variable(value, requires_grad=False, name=name or f"variable_{len(self._state_weights)}",
+                     path=f"{self.name}/{name}")
+        self._state_weights.append((v, value.array.copy()))
+        return v
+
+    @property
+    def variables(self):
+        return [v for v, _ in getattr(self, "_state_weights", [])]
 
     def reset_state(self):
         self.total, self.count = 0.0, 0
+        for v, initial in getattr(self, "_state_weights", []):
+            v.assign(initial)
+
+    reset_states = reset_state
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        v = self.values(y_true, y_pred)
+        v = self.values(_data(y_true), _data(y_pred))
         if sample_weight is not None:
-            w = _xp(v).asarray(sample_weight, dtype=v.dtype).reshape(v.shape[:1] + (1,) * (v.ndim - 1))
+            w = _xp(v).asarray(_data(sample_weight), dtype=v.dtype).reshape(v.shape[:1] + (1,) * (v.ndim - 1))
             self.total += float((v * w).sum())
             self.count += float(_xp(v).broadcast_to(w, v.shape).sum())
         else:
@@ -47,28 +105,66 @@ class Metric:
             self.count += int(v.size)
 
     def values(self, y_true, y_pred):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}: define update_state and result (or values)")
 
     def result(self):
-        return self.total / self.count if self.count else 0.0
+        return MetricValue(self.total / self.count if self.count else 0.0)
+
+    def __call__(self, *args, **kwargs):
+        self.update_state(*args, **kwargs)
+        return _value(self.result())
 
     def get_config(self):
         return {"name": self.name}
 
     def __repr__(self):
-        return f"<{type(self).__name__} name={self.name} result={self.result():.4f}>"
+        try:
+            shown = f"{float(self.result()):.4f}"
+        except (TypeError, ValueError):
+            shown = "?"
+        return f"<{type(self).__name__} name={self.name} result={shown}>"
 
 
 class Mean(Metric):
-    """The running (weighted) mean of the values given: ``update_state(values, weight)``."""
+    """The running (weighted) mean of all the values given: ``update_state(values, sample_weight)``."""
 
     def update_state(self, values, sample_weight=None):
+        v = _data(values)
+        xp = _xp(v)
+        v = xp.asarray(v, dtype="float64")
         if sample_weight is None:
-            self.total += float(values)
-            self.count += 1
+            self.total += float(v.sum())
+            self.count += int(v.size)
         else:
-            self.total += float(values) * float(sample_weight)
-            self.count += float(sample_weight)
+            w = xp.broadcast_to(xp.asarray(_data(sample_weight), dtype="float64"), v.shape) if v.ndim else \
+                xp.asarray(_data(sample_weight), dtype="float64")
+            self.total += float((v * w).sum())
+            self.count += float(w.sum())
+
+
+class Sum(Metric):
+    """The running sum of the values given."""
+
+    def update_state(self, values, sample_weight=None):
+        v = _xp(_data(values)).asarray(_data(values), dtype="float64")
+        if sample_weight is not None:
+            v = v * _xp(v).asarray(_data(sample_weight), dtype="float64")
+        self.total += float(v.sum())
+
+    def result(self):
+        return MetricValue(self.total)
+
+
+class MeanMetricWrapper(Metric):
+    """A metric from a function ``fn(y_true, y_pred) -> per-sample values``, averaged."""
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        self._fn, self._fn_kwargs = fn, kwargs
+        super().__init__(name or getattr(fn, "__name__", "metric"), dtype)
+
+    def values(self, y_true, y_pred):
+        out = self._fn(Tensor._make(y_true), Tensor._make(y_pred), **self._fn_kwargs)
+        return _data(out)
 
 
 class Accuracy(Metric):
@@ -145,14 +241,8 @@ class MeanAbsoluteError(Metric):
         return abs(y_pred - y_true.astype(y_pred.dtype))
 
 
-class _FunctionMetric(Metric):
-    def __init__(self, fn, name=None):
-        self.fn = fn
-        super().__init__(name or getattr(fn, "__name__", "metric"))
-
-    def values(self, y_true, y_pred):
-        out = self.fn(y_true, y_pred)
-        return out.array if hasattr(out, "grad_fn") else out
+class _FunctionMetric(MeanMetricWrapper):
+    """A user function used as a metric."""
 
 
 def _snake(name):

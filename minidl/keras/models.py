@@ -17,9 +17,9 @@ Where the code is: ``keras.training`` (``Model``: compile, steps, the API), ``ke
 
 from .functional_model import Functional
 from .gpt import GPT, gpt
-from .saving import clone_model, load_model, model_from_config, save_model
+from .saving import clone_model, load_model, model_from_config, model_from_json, save_model
 from .sequential import Sequential
 from .training import Model
 
 __all__ = ["GPT", "Functional", "Model", "Sequential", "clone_model", "gpt", "load_model", "model_from_config",
-           "save_model"]
+           "model_from_json", "save_model"]

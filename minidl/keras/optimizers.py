@@ -27,6 +27,8 @@ from __future__ import annotations
 from .. import backend
 from .. import optim as _optim
 from ..autograd import no_grad
+from ..tensor import Tensor
+from . import schedules
 
 
 class Optimizer:
@@ -40,11 +42,12 @@ class Optimizer:
         unknown = set(kwargs) - set(self._defaults)
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(sorted(unknown))}")
+        self._schedule = None
+        if isinstance(learning_rate, dict) and "class_name" in learning_rate:
+            learning_rate = schedules.deserialize(learning_rate)
         if callable(learning_rate):
-            raise NotImplementedError(
-                f"{type(self).__name__}: learning-rate schedule objects are not supported; use a number and the "
-                "LearningRateScheduler callback"
-            )
+            self._schedule = learning_rate  # lr(step): keras.optimizers.schedules
+            learning_rate = learning_rate(0)
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError(f"{type(self).__name__}: use only one of clipnorm, clipvalue and global_clipnorm")
         self._learning_rate = float(learning_rate)
@@ -62,7 +65,12 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value):
+        if self._schedule is not None:
+            raise TypeError(f"{type(self).__name__}: the learning rate follows a schedule and cannot be set")
         self._learning_rate = float(value)
+        self._set_inner_rate()
+
+    def _set_inner_rate(self):
         if self.inner is not None:
             for group in self.inner.param_groups:
                 group["lr"] = self._learning_rate
@@ -89,8 +97,51 @@ class Optimizer:
         if self.inner is not None:
             self.inner.zero_grad()
 
+    def apply_gradients(self, grads_and_vars):
+        """One update from ``zip(gradients, variables)`` (Keras's way, e.g. with the gradients
+        of ``minidl.grad(loss, model.trainable_variables)``); pairs whose gradient is None are
+        skipped. Built on the first call from the variables given; later calls may add more."""
+        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        if not pairs:
+            raise ValueError(f"{type(self).__name__}.apply_gradients: no gradients (every gradient is None)")
+        for g, v in pairs:
+            if tuple(g.shape) != tuple(v.shape):
+                raise ValueError(f"apply_gradients: a gradient of shape {tuple(g.shape)} for a variable of shape "
+                                 f"{tuple(v.shape)}")
+        variables = [v for _, v in pairs]
+        if not self.built:
+            self.build(variables)
+        else:
+            known = {id(p) for p in self._params}
+            new = [v for v in variables if id(v) not in known]
+            if new:
+                self.inner.add_param_group({"params": new})
+                self._params = self._params + new
+        saved = [(p, p.grad) for p in self._params]
+        given = {id(v): g for g, v in pairs}
+        for p in self._params:
+            g = given.get(id(p))
+            p.grad = None if g is None else (g.detach() if isinstance(g, Tensor) else Tensor._make(g))
+        try:
+            self.step()
+        finally:
+            for p, g in saved:
+                p.grad = g
+        return self.iterations
+
+    def apply(self, grads, trainable_variables=None):
+        """Keras 3's ``optimizer.apply(grads, variables)``: ``apply_gradients(zip(grads, variables))``."""
+        if trainable_variables is None:
+            trainable_variables = self._params if self.built else None
+        if trainable_variables is None:
+            raise ValueError(f"{type(self).__name__}.apply: pass the variables the gradients belong to")
+        return self.apply_gradients(zip(grads, trainable_variables))
+
     def step(self):
         """Clip the gradients, apply decoupled weight decay, then the update rule."""
+        if self._schedule is not None:
+            self._learning_rate = float(self._schedule(self.iterations))
+            self._set_inner_rate()
         params = [p for p in self._params if p.grad is not None]
         if self.clipnorm is not None:
             for p in params:
@@ -118,7 +169,8 @@ class Optimizer:
                     state[key] = backend.to_device(value, device)
 
     def get_config(self):
-        return {"learning_rate": self._learning_rate, "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+        lr = schedules.serialize(self._schedule) if self._schedule is not None else self._learning_rate
+        return {"learning_rate": lr, "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
                 "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm, "name": self.name, **self.hyper}
 
     @classmethod

@@ -48,6 +48,7 @@ from ..serialization import cast_exactly, read_npz, write_npz
 from . import activations, losses, optimizers
 from . import metrics as metrics_module
 from .layers.base import LAYER_CLASSES
+from .saving_scope import scoped
 
 FORMAT = "minidl.keras/1"
 _NAMES_KEY = "__weight_names__"
@@ -188,8 +189,11 @@ def compile_config(model):
     if model._compile_args is None:
         return None
     args = model._compile_args
+    if args["metrics"] is None or args["loss"] is None or isinstance(args["loss"], (list, dict)) or \
+            args["loss_weights"] is not None:
+        return None  # several outputs: not recorded (compile the loaded model again)
     try:
-        loss = args["loss"] if isinstance(args["loss"], str) else losses.serialize(model.compiled_loss)
+        loss = args["loss"] if isinstance(args["loss"], str) else losses.serialize(model.compiled_loss.single)
         metrics = [m if isinstance(m, str) else metrics_module.serialize(obj)
                    for m, obj in zip(args["metrics"], model.compiled_metrics)]
         return {"optimizer": optimizers.serialize(model.optimizer), "loss": loss, "metrics": metrics}
@@ -230,7 +234,7 @@ def _check_entry(entry, where="the model"):
 def layer_from_config(entry, custom_objects=None):
     """A layer or model from ``{'class_name': ..., 'config': ...}``: the class is looked up in
     ``custom_objects``, then in the registry of layer classes; nothing else is instantiated."""
-    custom_objects = custom_objects or {}
+    custom_objects = scoped(custom_objects)
     name = _check_entry(entry)
     cls = custom_objects.get(name) or LAYER_CLASSES.get(name)
     if cls is None:

@@ -14,23 +14,44 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import no_grad
 from ..tensor import Tensor
-from . import losses, optimizers, saving, summary, training_loop
-from . import metrics as metrics_module
+from . import optimizers, saving, summary, training_loop
+from .compile_utils import LossesContainer, MetricsContainer, flatten_targets
 from .data_adapter import to_array
 from .layers.base import LAYER_CLASSES, Layer
 from .layers.shapes import is_shape, normalize_shape, shape_str
+from .layers.symbolic import has_symbolic
+from .trainer import Trainer
+
+_FUNCTIONAL_SUBCLASSES: dict = {}
 
 
-class Model(Layer):
+def _metric_specs(metrics, container):
+    """The metrics as compile() got them when that is one flat list (what saving records)."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, (list, tuple)) and len(metrics) == len(container):
+        return list(metrics)
+    return list(container.metrics) if len(container.output_names) == 1 else None
+
+
+class Model(Trainer, Layer):
     """A layer with training: ``compile``, ``fit``, ``evaluate``, ``predict``, ``summary``,
     ``save``. ``Model(inputs, outputs)`` builds a functional model from symbolic tensors;
     subclass ``Model`` and define ``call`` for a model written as code."""
 
     def __new__(cls, *args, **kwargs):
-        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
-            # keras.Model(inputs, outputs) is a functional model; that subclass registers itself
-            # by name as every layer class does, so this module need not import it.
-            return object.__new__(LAYER_CLASSES["Functional"])
+        functional = LAYER_CLASSES["Functional"]  # registered by name, so this module need not import it
+        inputs = args[0] if args else kwargs.get("inputs")
+        outputs = args[1] if len(args) > 1 else kwargs.get("outputs")
+        if not issubclass(cls, (functional, LAYER_CLASSES["Sequential"])) and has_symbolic(inputs) and \
+                has_symbolic(outputs):
+            if cls is Model:
+                return object.__new__(functional)
+            # a subclass of Model built as Subclass(inputs, outputs): a functional model with the
+            # subclass's methods (its train_step, its metrics), as in Keras
+            if cls not in _FUNCTIONAL_SUBCLASSES:
+                _FUNCTIONAL_SUBCLASSES[cls] = type(cls.__name__, (cls, functional), {"__module__": cls.__module__})
+            return object.__new__(_FUNCTIONAL_SUBCLASSES[cls])
         return object.__new__(cls)
 
     def __init__(self, *args, name=None, trainable=True, dtype=None, **kwargs):
@@ -41,8 +62,9 @@ class Model(Layer):
         self.optimizer = None
         self.loss = None
         self.compiled_loss = None
-        self.compiled_metrics = []
+        self.compiled_metrics = None
         self._compile_args = None
+        self._init_trackers()
         self.stop_training = False
         self.history = None
 
@@ -60,42 +82,37 @@ class Model(Layer):
         return out
 
     # ---- compile ---------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 run_eagerly=None, steps_per_execution=1, jit_compile=None, device=None, **kwargs):
-        """Choose the optimizer, the loss and the metrics (Keras names or objects); ``device``
-        moves the model there first."""
+        """Choose the optimizer, the loss(es) and the metrics (Keras names or objects; lists or
+        dicts by output name for a model with several outputs, see ``keras.compile_utils``);
+        ``device`` moves the model there first. Without a loss, training minimises the
+        ``add_loss`` terms (or what an overridden ``train_step`` / ``compute_loss`` computes)."""
         if kwargs:
             raise TypeError(f"compile: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
-        if loss is None:
-            raise ValueError(
-                "compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'. Valid names: "
-                + ", ".join(sorted(losses._BY_NAME))
-            )
-        if loss_weights is not None or weighted_metrics is not None:
-            raise NotImplementedError("compile: loss_weights and weighted_metrics are not supported")
+        if weighted_metrics is not None:
+            raise NotImplementedError("compile: weighted_metrics is not supported (metrics take sample_weight)")
         if device is not None:
             self.to(device)
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
-        self.compiled_loss = losses.get(loss)
-        if metrics is None:
-            metrics = []
-        elif isinstance(metrics, (str, metrics_module.Metric)) or callable(metrics):
-            metrics = [metrics]
-        elif isinstance(metrics, dict):
-            raise NotImplementedError("compile: metrics as a dict (one list per output) is not supported")
-        self.compiled_metrics = [metrics_module.get(m, self.compiled_loss) for m in metrics]
-        names = ["loss"] + [m.name for m in self.compiled_metrics]
-        if len(set(names)) != len(names):
-            raise ValueError(f"compile: metric names must be unique, got {names}")
-        self._compile_args = {"optimizer": optimizer, "loss": loss, "metrics": list(metrics)}
+        names = self._output_names()
+        self.compiled_loss = None if loss is None else LossesContainer(loss, loss_weights, names)
+        self.compiled_metrics = MetricsContainer(metrics, names, None if loss is None else self.compiled_loss.losses)
+        self._init_trackers()
+        if self.compiled_loss is not None:
+            self.compiled_loss.tracker = self._loss_tracker
+        self._compile_args = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
+                              "metrics": _metric_specs(metrics, self.compiled_metrics)}
+        taken = self.metrics_names
+        if len(set(taken)) != len(taken):
+            raise ValueError(f"compile: metric names must be unique, got {taken}")
 
-    @property
-    def metrics_names(self):
-        return ["loss"] + [m.name for m in self.compiled_metrics]
+    def _output_names(self):
+        return ["output"]
 
     def _assert_compiled(self, what):
-        if self.compiled_loss is None:
+        if self._compile_args is None:
             raise RuntimeError(
                 f"You must call compile() before {what}(), e.g. model.compile(optimizer='adam', "
                 "loss='sparse_categorical_crossentropy', metrics=['accuracy'])"
@@ -111,6 +128,12 @@ class Model(Layer):
 
     def _input_arrays(self, x, what):
         n_inputs = len(self._input_names())
+        if isinstance(x, dict):
+            names = self._input_names()
+            missing = [n for n in names if n not in x]
+            if missing or len(x) != n_inputs:
+                raise ValueError(f"{what}: the model's inputs are {names}; the dict has keys {sorted(x)}")
+            x = [x[n] for n in names]
         if n_inputs > 1:
             if not isinstance(x, (list, tuple)) or len(x) != n_inputs:
                 raise ValueError(f"{what}: the model has {n_inputs} inputs, pass a list of {n_inputs} arrays")
@@ -133,20 +156,37 @@ class Model(Layer):
             out.append(a)
         return out
 
-    def _target_array(self, y):
-        return self.compiled_loss.prepare_targets(y, self._dtype)
+    def _target_list(self, y, what):
+        """Targets (an array, a list or a dict by output name) as one array per output (None
+        where an output has no targets), each in the layout its loss wants."""
+        names = self._output_names()
+        ys = flatten_targets(y, names, what)
+        losses = self.compiled_loss.losses if self.compiled_loss is not None else [None] * len(names)
+        out = []
+        for loss, t in zip(losses, ys):
+            if t is None:
+                out.append(None)
+                continue
+            a = to_array(t, what)
+            out.append(loss.prepare_targets(a, self._dtype) if loss is not None else a.astype(self._dtype, copy=False)
+                       if a.dtype.kind == "f" else a)
+        return out
 
     def _check_cardinality(self, xs, y, what):
-        sizes = [len(a) for a in xs] + ([] if y is None else [len(y)])
+        ys = [] if y is None else [t for t in (y if isinstance(y, list) else [y]) if t is not None]
+        sizes = [len(a) for a in xs] + [len(t) for t in ys]
         if len(set(sizes)) > 1:
             raise ValueError(
                 f"{what}: data cardinality is ambiguous: x sizes: {', '.join(str(len(a)) for a in xs)}, y sizes: "
-                f"{len(y) if y is not None else '-'}. Make sure all arrays contain the same number of samples."
+                f"{', '.join(str(len(t)) for t in ys) or '-'}. Make sure all arrays contain the same number of "
+                "samples."
             )
         if sizes[0] == 0:
             raise ValueError(f"{what}: no samples (the arrays are empty)")
 
     def _ensure_built(self, xs):
+        if not self.built and type(self).call is Model.call:
+            self.built = True  # a model trained by its own train_step alone (e.g. a VAE of two models)
         if not self.built:
             shapes = [(None,) + tuple(a.shape[1:]) for a in xs]
             self._build_from(shapes[0] if len(shapes) == 1 else shapes)
@@ -191,6 +231,19 @@ class Model(Layer):
         out = self(xs[0] if len(xs) == 1 else xs, training=training)
         return out, None, None
 
+    def _known_output_shapes(self):
+        """One shape per output (None where unknown), or None."""
+        try:
+            shape = self.output_shape
+        except (AttributeError, NotImplementedError, ValueError):
+            return None
+        if is_shape(shape):
+            return [shape]
+        if isinstance(shape, dict):
+            shape = [shape.get(n) for n in self._output_names()]
+        shapes = [s if is_shape(s) else None for s in shape]
+        return shapes if len(shapes) == len(self._output_names()) else None
+
     def _known_output_shape(self):
         try:
             shape = self.output_shape
@@ -198,35 +251,9 @@ class Model(Layer):
             return None
         return shape if is_shape(shape) else None
 
-    # ---- one step --------------------------------------------------------------------------
+    # ---- one step (the steps themselves are in keras.trainer) ----------------------------
     def _trainable_parameters(self):
-        return [p for p in self.parameters()]
-
-    def train_step(self, xs, y, sample_weight=None):
-        """One update on a batch: forward (training mode), loss, backward, optimizer step.
-        Returns (loss, predictions)."""
-        y_pred, logits, kind = self._run(xs, True, want_logits=True)
-        loss = self.compiled_loss(y, y_pred, sample_weight, logits=logits, kind=kind)
-        for penalty in self.regularization_losses():
-            loss = loss + penalty
-        if not self.optimizer.built:
-            self.optimizer.build(self._trainable_parameters())
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        return loss, y_pred
-
-    def test_step(self, xs, y, sample_weight=None):
-        with no_grad():
-            y_pred, logits, kind = self._run(xs, False, want_logits=True)
-            loss = self.compiled_loss(y, y_pred, sample_weight, logits=logits, kind=kind)
-            for penalty in self.regularization_losses():
-                loss = loss + penalty
-        return loss, y_pred
-
-    def reset_metrics(self):
-        for m in self.compiled_metrics:
-            m.reset_state()
+        return list(self.parameters())
 
     def _check_input_arrays(self, xs):
         expected = self._expected_shapes()
@@ -320,6 +347,20 @@ class Model(Layer):
             f'Model "{self.name}" is a subclassed model: it cannot describe itself as a config, so save() is not '
             "available; use save_weights() and rebuild the model in code"
         )
+
+    def to_json(self, **kwargs):
+        """The architecture as a JSON string (``keras.models.model_from_json`` rebuilds it)."""
+        import json
+
+        return json.dumps({"class_name": type(self).__name__, "config": self.get_config()}, **kwargs)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """``keras.Model.from_config(model.get_config())`` for a functional model."""
+        functional = LAYER_CLASSES["Functional"]
+        if cls is Model and isinstance(config, dict) and "nodes" in config:
+            return functional.from_config(config, custom_objects)
+        return cls(**config)
 
     def save(self, filepath, overwrite=True, include_optimizer=True):
         """Write the model (architecture as JSON, weights as .npz, compile arguments) to one zip

@@ -16,30 +16,19 @@ import numpy
 from .. import backend
 from ..autograd import no_grad
 from . import callbacks as callbacks_module
-from . import metrics as metrics_module
 from .data_adapter import make_batches, split_validation, validation_batches
 from .layers.symbolic import map_structure
 from .progress import ProgbarLogger, resolve_verbose
 
 
-def update_metrics(model, tracker, y, y_pred, n, loss, sample_weight=None):
-    """Add one batch (``n`` samples) to the running loss and the metrics; the logs so far."""
-    tracker.update_state(float(loss.array), n)
-    if isinstance(y_pred, (list, tuple)):
-        y_pred = y_pred[0]
-    for m in model.compiled_metrics:
-        m.update_state(y.array, y_pred.array, sample_weight)
-    logs = {"loss": tracker.result()}
-    for m in model.compiled_metrics:
-        logs[m.name] = m.result()
-    return logs
-
-
 def format_logs(model, logs, return_dict):
-    """Logs as Keras returns them: a dict, the loss alone, or [loss, metric, ...]."""
+    """Logs as Keras returns them: a dict, the loss alone, or [loss, metric, ...] in the order of
+    ``model.metrics_names`` (then any other logged values)."""
     if return_dict:
         return dict(logs)
-    values = [logs.get(n) for n in model.metrics_names]
+    names = [n for n in model.metrics_names if n in logs]
+    names += [n for n in logs if n not in names]
+    values = [logs[n] for n in names]
     return values[0] if len(values) == 1 else values
 
 
@@ -64,15 +53,14 @@ def _check_fit_arguments(batch_size, validation_split, class_weight):
     return batch_size
 
 
-def _train_epoch(model, data, cb, tracker, steps_per_epoch):
+def _train_epoch(model, data, cb, steps_per_epoch):
     """One pass over the training batches; the logs of its last batch."""
     logs = {}
     for step, (xs, yb, swb) in enumerate(data):
         if steps_per_epoch is not None and step >= steps_per_epoch:
             break
         cb.on_train_batch_begin(step)
-        loss, y_pred = model.train_step(xs, yb, swb)
-        logs = update_metrics(model, tracker, yb, y_pred, xs[0].shape[0], loss, swb)
+        logs = model._run_step("train_step", xs, yb, swb)
         cb.on_train_batch_end(step, logs)
         if model.stop_training:
             break
@@ -81,15 +69,13 @@ def _train_epoch(model, data, cb, tracker, steps_per_epoch):
 
 def _run_epochs(model, data, val, cb, epochs, loop):
     """Epochs ``loop['initial_epoch']`` to ``epochs - 1`` (until a callback stops training)."""
-    tracker = metrics_module.Mean()
     epoch_logs = {}
     try:
         for epoch in range(loop["initial_epoch"], epochs):
-            tracker.reset_state()
             model.reset_metrics()
             cb.on_epoch_begin(epoch)
             model.train()
-            epoch_logs = dict(_train_epoch(model, data, cb, tracker, loop["steps_per_epoch"]))
+            epoch_logs = dict(_train_epoch(model, data, cb, loop["steps_per_epoch"]))
             if val is not None and (epoch + 1) % loop["validation_freq"] == 0:
                 val_logs = evaluate_batches(model, val, None, loop["validation_steps"])
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -110,7 +96,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     batch_size = _check_fit_arguments(batch_size, validation_split, class_weight)
     if validation_split and validation_data is None:
         x, y, sample_weight, validation_data = split_validation(model, x, y, sample_weight, validation_split)
-    data = make_batches(model, x, y, "fit", batch_size, shuffle, sample_weight)
+    data = make_batches(model, x, y, "fit", batch_size, shuffle, sample_weight, need_y=False)
     val = None
     if validation_data is not None:
         val = validation_batches(model, validation_data, validation_batch_size or batch_size)
@@ -131,7 +117,6 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
 def evaluate_batches(model, data, cb, steps=None):
     """The loss and metrics over ``data`` (at most ``steps`` batches), in inference mode."""
     model.eval()
-    tracker = metrics_module.Mean()
     model.reset_metrics()
     logs = {}
     for step, (xs, yb, swb) in enumerate(data):
@@ -139,8 +124,7 @@ def evaluate_batches(model, data, cb, steps=None):
             break
         if cb is not None:
             cb.on_test_batch_begin(step)
-        loss, y_pred = model.test_step(xs, yb, swb)
-        logs = update_metrics(model, tracker, yb, y_pred, xs[0].shape[0], loss, swb)
+        logs = model._run_step("test_step", xs, yb, swb)
         if cb is not None:
             cb.on_test_batch_end(step, logs)
     return logs
@@ -162,6 +146,8 @@ def evaluate(model, x, y, batch_size, verbose, sample_weight, steps, callbacks, 
 def _concatenate_outputs(outputs):
     if not outputs:
         raise ValueError("predict: no batches")
+    if isinstance(outputs[0], dict):
+        return {k: numpy.concatenate([o[k] for o in outputs]) for k in outputs[0]}
     if isinstance(outputs[0], (list, tuple)):
         return [numpy.concatenate([o[i] for o in outputs]) for i in range(len(outputs[0]))]
     return numpy.concatenate(outputs)
@@ -197,8 +183,7 @@ def train_on_batch(model, x, y, sample_weight, return_dict):
     model.train()
     try:
         xs, yb, swb = next(iter(data))
-        loss, y_pred = model.train_step(xs, yb, swb)
-        logs = update_metrics(model, metrics_module.Mean(), yb, y_pred, xs[0].shape[0], loss, swb)
+        logs = model._run_step("train_step", xs, yb, swb)
     finally:
         model.eval()
     return format_logs(model, logs, return_dict)

@@ -6,6 +6,15 @@ import numpy
 
 from .. import backend
 from ..datasets.text import pad_sequences  # noqa: F401  (keras.utils.pad_sequences)
+from .file_utils import get_file  # noqa: F401  (keras.utils.get_file)
+from .plotting import model_to_dot, plot_model  # noqa: F401  (keras.utils.plot_model)
+from .saving_scope import (  # noqa: F401  (keras.utils's names)
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    register_keras_serializable,
+)
+from .trainer import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: F401
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):

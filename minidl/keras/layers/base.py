@@ -28,10 +28,12 @@ import numpy
 
 from ... import backend
 from ..._files import charge_allocation
-from ...nn.module import Module, Parameter
+from ...nn.module import Module
 from ...tensor import Tensor
 from .. import initializers, regularizers
 from ..naming import to_snake_case, unique_name
+from ..variables import Variable, eager
+from .layer_api import LayerAPI, marks_built
 from .shapes import InputSpec, is_shape, normalize_shape
 from .symbolic import KerasTensor, Node, as_input_tensor, has_symbolic, map_structure
 
@@ -46,7 +48,7 @@ def _accepts(fn, name):
     return name in params or any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-class Layer(Module):
+class Layer(LayerAPI, Module):
     """Base class of every Keras layer (see the module docstring for the life cycle).
 
     Subclasses define ``build(input_shape)`` (create weights with ``add_weight``), ``call(inputs,
@@ -89,6 +91,8 @@ class Layer(Module):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         LAYER_CLASSES.setdefault(cls.__name__, cls)
+        if "build" in cls.__dict__:
+            cls.build = marks_built(cls.__dict__["build"])
 
     # ---- weights -------------------------------------------------------------------------
     def add_weight(self, name=None, shape=None, initializer="glorot_uniform", trainable=True, dtype=None,
@@ -115,13 +119,12 @@ class Layer(Module):
         charge_allocation(math.prod(shape) * numpy.dtype(dtype or self._dtype).itemsize,
                           f'layer "{self.name}" weight {name!r} of shape {shape}')
         t = init(shape, dtype or self._dtype, self._device)
+        w = Variable(t, requires_grad=bool(trainable), name=name, path=f"{self.name}/{name}")
         if trainable:
-            w = Parameter(t, requires_grad=True)
             if not self._trainable:
                 w.requires_grad = False
             self.register_parameter(name, w)
         else:
-            w = t
             self.register_buffer(name, w)
         self._own_weights.append((name, bool(trainable)))
         reg = regularizers.get(regularizer)
@@ -135,12 +138,15 @@ class Layer(Module):
                 object.__setattr__(self, name, value)  # another name for a weight already registered
                 return
         super().__setattr__(name, value)
+        if "_parameters" in self.__dict__:
+            self._remember_container(name, value)
 
     def _own(self, trainable):
         store = self._parameters if trainable else self._buffers
         return [store[n] for n, tr in self._own_weights if tr == trainable and store.get(n) is not None]
 
     def _sublayers(self):
+        self._sync_containers()
         return [m for m in self._modules.values() if isinstance(m, Layer)]
 
     @property
@@ -346,13 +352,18 @@ class Layer(Module):
         if has_symbolic((args, kwargs)):
             return self._symbolic_call(args, kwargs)
         training, mask = kwargs.pop("training", None), kwargs.pop("mask", None)
-        inputs, training = self._prepare(args[0], training)
-        out = self.call(inputs, *args[1:], **kwargs, **self._call_kwargs(training, mask))
+        self._enter_call()
+        try:
+            self._sync_containers()
+            inputs, training = self._prepare(args[0], training)
+            out = self.call(inputs, *args[1:], **kwargs, **self._call_kwargs(training, mask))
+        finally:
+            self._exit_call()
         for hook in list(self._forward_hooks.values()):
             result = hook(self, (inputs,), out)
             if result is not None:
                 out = result
-        return out
+        return eager(out)
 
     def _call_logits(self, inputs, training=None, mask=None):
         """(output, logits, kind): like ``__call__``, and when the layer ends in a softmax or a

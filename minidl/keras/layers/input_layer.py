@@ -30,7 +30,6 @@ class InputLayer(Layer):
         node = Node(self, (), {}, None)
         node.outputs = KerasTensor(self._batch_input_shape, self.input_dtype, node, 0, name=self.name)
         self._inbound_nodes.append(node)
-        self.output = node.outputs
 
     def call(self, inputs):
         return inputs
@@ -48,4 +47,4 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, 
     if tensor is not None:
         raise NotImplementedError("Input(tensor=...) is not supported")
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
-    return layer.output
+    return layer._inbound_nodes[0].outputs
