@@ -230,3 +230,36 @@ def test_layers_held_in_lists_are_trained_and_saved(tmp_path):
     twin(x[:1])
     twin.load_weights(tmp_path / "stack.weights.npz")
     np.testing.assert_allclose(twin.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_class_weight_scales_each_sample_like_sample_weight():
+    x, _ = _data(32)
+    y = (x[:, 0] > 0).astype("int64")
+    losses = []
+    for kwargs in ({"class_weight": {0: 1.0, 1: 3.0}}, {"sample_weight": np.where(y == 1, 3.0, 1.0)}):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(2, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        losses.append(model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0, **kwargs).history["loss"])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
+    with pytest.raises(ValueError, match="class"):
+        model.fit(x, y, class_weight={0: 1.0}, verbose=0)
+
+
+def test_callbacks_batch_aliases_checkpoint_every_n_batches_and_tensorboard(tmp_path):
+    seen = []
+
+    class Old(keras.callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _data(40)
+    ckpt = keras.callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch}-{batch}.weights.npz"), save_weights_only=True,
+                                           save_freq=2)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[Old(), ckpt])
+    assert seen == [0, 1, 2, 3, 4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w-1-2.weights.npz", "w-1-4.weights.npz"]
+    with pytest.raises(NotImplementedError, match="TensorBoard"):
+        keras.callbacks.TensorBoard(log_dir=str(tmp_path))

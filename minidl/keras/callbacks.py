@@ -116,21 +116,38 @@ class ModelCheckpoint(Callback):
     improved (``save_best_only``). ``filepath`` may hold fields such as
     ``'ckpt-{epoch:02d}-{val_loss:.2f}.keras'``. Every write goes to a temporary file in the
     same folder that then replaces the target in one step (``os.replace``), so an interrupted
-    save leaves the previous checkpoint intact."""
+    save leaves the previous checkpoint intact. ``save_freq=N`` (an int) saves every N training
+    batches instead of every epoch (the path may also hold ``{batch}``; ``{epoch}`` is the epoch
+    in progress), with the logs of that batch."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__()
-        if save_freq != "epoch":
-            raise NotImplementedError("ModelCheckpoint: only save_freq='epoch' is supported")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive int, got {save_freq!r}")
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.mode = _monitor_op(monitor, mode, "ModelCheckpoint")
         self.best = initial_value_threshold
+        self.save_freq, self._batches, self._epoch = save_freq, 0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches += 1
+        if self._batches % self.save_freq == 0:
+            self._save(self._epoch, logs or {}, batch=batch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_freq == "epoch":
+            self._save(epoch, logs or {})
+
+    def _save(self, epoch, logs, batch=None):
+        fields = dict(logs, epoch=epoch + 1) if batch is None else dict(logs, epoch=epoch + 1, batch=batch)
+        path = self.filepath.format(**fields)
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
@@ -302,5 +319,18 @@ __all__ = [
     "ProgbarLogger",
     "ReduceLROnPlateau",
     "TerminateOnNaN",
+    "TensorBoard",
     "Timer",
 ]
+
+
+class TensorBoard(Callback):
+    """Not available: minidl writes no TensorBoard event files. Use ``CSVLogger`` (one row of
+    logs per epoch) or the ``History`` that ``fit`` returns (``minidl.viz.plot_training_curves``
+    draws it); ``model.summary()`` and ``keras.utils.plot_model`` show the graph."""
+
+    def __init__(self, log_dir="logs", *args, **kwargs):
+        raise NotImplementedError(
+            "keras.callbacks.TensorBoard is not available in minidl (it writes no TensorBoard event files): use "
+            "keras.callbacks.CSVLogger('log.csv') or the History returned by fit(), e.g. "
+            "minidl.viz.plot_training_curves(history.history)")

@@ -42,9 +42,24 @@ def _callback_list(model, callbacks, verbose, params, history=None):
 
 
 # ---- fit ---------------------------------------------------------------------------------------
-def _check_fit_arguments(batch_size, validation_split, class_weight):
-    if class_weight is not None:
-        raise NotImplementedError("fit: class_weight is not supported (use sample_weight)")
+def class_sample_weights(y, class_weight, sample_weight=None):
+    """One weight per sample from ``class_weight`` {class: weight} and the labels y (integers, or
+    one-hot rows whose largest entry is the class); multiplied into ``sample_weight`` if given."""
+    if isinstance(y, (list, tuple, dict)):
+        raise ValueError("fit: class_weight is only supported for a model with one output (use sample_weight)")
+    labels = numpy.asarray(backend.as_numpy(y))
+    if labels.ndim > 1 and labels.shape[-1] > 1:
+        labels = labels.argmax(-1)
+    labels = labels.reshape(len(labels), -1)[:, 0].astype(numpy.int64)
+    missing = sorted(set(numpy.unique(labels).tolist()) - set(int(k) for k in class_weight))
+    if missing:
+        raise ValueError(f"fit: class_weight has no weight for class(es) {missing}")
+    table = {int(k): float(v) for k, v in class_weight.items()}
+    weights = numpy.array([table[int(c)] for c in labels], dtype="float32")
+    return weights if sample_weight is None else weights * numpy.asarray(sample_weight, dtype="float32")
+
+
+def _check_fit_arguments(batch_size, validation_split):
     batch_size = 32 if batch_size is None else int(batch_size)
     if batch_size < 1:
         raise ValueError(f"fit: batch_size must be positive, got {batch_size}")
@@ -93,7 +108,11 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     and validation_freq."""
     model._assert_compiled("fit")
     verbose = resolve_verbose(verbose)
-    batch_size = _check_fit_arguments(batch_size, validation_split, class_weight)
+    batch_size = _check_fit_arguments(batch_size, validation_split)
+    if class_weight is not None:
+        if y is None:
+            raise ValueError("fit: class_weight needs the targets y as an array")
+        sample_weight = class_sample_weights(y, class_weight, sample_weight)
     if validation_split and validation_data is None:
         x, y, sample_weight, validation_data = split_validation(model, x, y, sample_weight, validation_split)
     data = make_batches(model, x, y, "fit", batch_size, shuffle, sample_weight, need_y=False)
