@@ -305,3 +305,23 @@ def test_wire_size_cap_and_values():
         wire.decode({"__reduce__": "os.system"}, [])
     with pytest.raises(wire.WireError):
         wire.encode(object())
+
+
+def test_plain_assert_reports_the_check_and_the_failing_input(tmp_path, key):
+    wrong = "### TASK scale\ndef scale(xs, k):\n    return [x * k + 1 for x in xs]\n"
+    bad, _ = batch(tmp_path, key, wrong)
+    message = bad.tasks[0].message
+    assert "AssertionError: the check `assert scale([1, 2], 3) == [3, 6]` failed" in message, message
+    assert "left side:  scale([1, 2], 3) = [4, 7]" in message and "right side: [3, 6] = [3, 6]" in message, message
+
+
+def test_plain_assert_in_a_loop_names_the_loop_variables():
+    from minidl.classroom.asserts import explain_assertion
+
+    src = "def f(n):\n    return n + 1\nfor n in range(5):\n    for k in (1, 2):\n        assert f(n) == n * k, k\n"
+    ns = {}
+    with pytest.raises(AssertionError) as info:
+        exec(compile(src, "<t>", "exec"), ns)
+    text = explain_assertion(info.value, src, "<t>")
+    assert text.splitlines()[0] == "AssertionError: the check `assert f(n) == n * k` failed"
+    assert "with n = 0, k = 1" in text and "left side:  f(n) = 1" in text and "right side: n * k = 0" in text

@@ -3,6 +3,7 @@
     python -m minidl classroom student key.ipynb --out handout/     # the student version
     python -m minidl classroom hash key.ipynb                       # writes key.ipynb.sha256
     python -m minidl classroom grade submissions/ --key key.ipynb --out grades/
+    python -m minidl classroom mutations                            # the hints against the mutation suite
 
 ``grade`` takes one submission or a folder of them (every ``*.ipynb`` in it, the key excepted),
 checks the key against its recorded SHA-256 (``--key-sha256`` or the file ``KEY.sha256`` next to
@@ -131,6 +132,10 @@ def add_parser(sub):
     cg.add_argument("--timeout", type=float, default=60.0, help="seconds per task and per call (default 60)")
     cg.add_argument("--total-timeout", type=float, default=900.0, help="seconds per submission (default 900)")
     cg.add_argument("--json", default=None, help="also write the scores as JSON into this file")
+    cm = csub.add_parser("mutations", help="run the assignments' mutation suite and print the confusion table "
+                                           "(mutation kind x hint given)")
+    cm.add_argument("--only", default=None, help="only the mutants whose id contains this text (e.g. 04-)")
+    cm.add_argument("--verbose", action="store_true", help="print the report of each mutant with a wrong hint")
 
 
 def main(args, parser) -> int:
@@ -145,6 +150,10 @@ def main(args, parser) -> int:
         if args.action == "hash":
             print(f"wrote {hash_file(args.key)}")
             return 0
+        if args.action == "mutations":
+            from . import mutations
+
+            return mutations.main(args.only, args.verbose)
         return grade_command(args)
     except (OSError, ValueError) as exc:  # existing output, bad markers, leaks, unreadable or altered key
         parser.exit(2, f"{where}: error: {exc}\n")

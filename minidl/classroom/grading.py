@@ -28,6 +28,7 @@ import traceback
 
 from .._files import read_bytes
 from . import sandbox
+from .asserts import explain_assertion
 from .notebooks import (
     BEGIN_SOLUTION,
     MAX_OUTPUT,
@@ -143,9 +144,10 @@ def _install(ns, trusted, names, current):
 def _run_tests(sources, ns, result):
     out = _Capped()
     for src in sources:
+        name = f"<test of {result.task}>"
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                exec(compile(_runnable(src), f"<test of {result.task}>", "exec"), ns)
+                exec(compile(_runnable(src), name, "exec"), ns)
         except sandbox.SubmissionStopped as stop:
             result.status, result.message = stop.status, stop.message
             break
@@ -155,6 +157,12 @@ def _run_tests(sources, ns, result):
         except Exception as exc:  # noqa: BLE001 - a failed check, with its message
             result.status = "failed"
             result.message = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
+            if isinstance(exc, AssertionError):
+                try:
+                    text = explain_assertion(exc, _runnable(src), name, stopped=(sandbox.SubmissionStopped,))
+                except sandbox.SubmissionStopped as stop:
+                    text = f"(the submission stopped while the check was explained: {stop.message})"
+                result.message = (text or result.message)[:2000]
             break
     result.output = (result.output + out.text())[: MAX_OUTPUT + 100]
 
