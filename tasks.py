@@ -12,7 +12,7 @@ their figures go to a temporary folder, so a test run leaves the work tree as it
 Set ``MINIDL_ORACLE=0`` to skip installing PyTorch (the optional test oracle) and mpi4py with Open MPI
 (the ``distributed`` extra, whose tests start ``mpiexec -n 2``). Extra arguments
 after ``notebooks`` go to ``jupyter lab`` (``--no-browser``, ``--port 8890``); after
-``figures``, notebook paths to run instead of all of ``notebooks/0*.ipynb``.
+``figures``, notebook paths to run instead of all of ``notebooks/[0-9]*.ipynb``.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def figures(args):
     env = {"MINIDL_FIGURES": str(ROOT / "figures"), "MINIDL_FAST": os.environ.get("MINIDL_FAST", "0")}
     os.environ.update(env)
     os.environ.setdefault("MPLBACKEND", "Agg")
-    paths = args or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("0*.ipynb"))
+    paths = args or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
     print(f"figures: {', '.join(f'{k}={v}' for k, v in env.items())}", flush=True)
     return run(PY, "-m", "pytest", "-p", "no:cacheprovider", "--nbmake-timeout=3600", *paths)
 

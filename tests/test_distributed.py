@@ -55,6 +55,11 @@ def test_two_ranks_with_half_the_batch_follow_one_process_with_the_whole_batch(t
         assert report["ddp"]["ranks_loss"][-1] < report["ddp"]["ranks_loss"][0]  # it trains
 
 
+def test_two_ranks_average_a_gradient_only_some_ranks_have_and_leave_unused_ones_none(two_ranks):
+    for report in two_ranks:
+        assert report["unused"] == {"b_error": 0.0, "none": ["c.bias", "c.weight"]}
+
+
 def test_two_ranks_train_a_keras_model_with_fit_as_one_process_does(two_ranks):
     for report in two_ranks:
         k = report["keras"]
@@ -261,3 +266,26 @@ def test_mpiexec_command_allows_oversubscription_with_open_mpi(tmp_path):
     fake.chmod(0o755)
     cmd = dist.mpiexec_command(3, "python", "x.py", mpiexec=str(fake))
     assert cmd[:3] == [str(fake), "-n", "3"] and "--oversubscribe" in cmd and cmd[-2:] == ["python", "x.py"]
+
+
+# ---- measurements ---------------------------------------------------------------------------------
+def test_fit_alpha_beta_recovers_the_line_and_keeps_alpha_nonnegative():
+    from minidl.distributed.measure import fit_alpha_beta
+
+    n = np.array([1, 16, 256, 4096, 65536, 2**20], dtype=float)
+    alpha, beta = fit_alpha_beta(n, 3e-6 + 1e-10 * n)
+    np.testing.assert_allclose([alpha, beta], [3e-6, 1e-10], rtol=1e-6)
+    t = 1e-10 * n * np.where(n < 300, 0.5, 1.0)  # small messages cheaper per byte: the line's intercept < 0
+    assert np.polyfit(n, t, 1, w=1 / t)[1] < 0
+    alpha, beta = fit_alpha_beta(n, t)
+    assert alpha == 0.0 and beta == pytest.approx(np.median(t / n))
+
+
+def test_measure_runs_a_training_step_in_one_plain_process():
+    from minidl.distributed import measure
+
+    out = measure.run(1, fast=True, model="mlp", batch=8, what=("train",), timeout=120)
+    train = out["train"]
+    assert out["world_size"] == 1 and "exchange" not in out
+    assert train["parameters"] == 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10 and train["buckets"] == 1
+    assert train["batch"] == 8 and train["allreduce_s"] == 0.0  # one rank: nothing to reduce

@@ -11,9 +11,10 @@ numbers it measured; tests/test_distributed.py asserts on them. The checks:
   values every rank can compute for itself;
 - ``sampler``: the ranks' indices from ``DistributedSampler``, gathered: a partition of the
   padded order;
-- ``ddp``: p ranks with B/p samples each against one process with all B (float64 MLP, SGD with
+- ``ddp`` (p a divisor of 8): p ranks with B/p samples each against one process with all B (float64 MLP, SGD with
   momentum, ranks started from different parameters): the loss trajectories, and the largest
   parameter difference between the ranks; the same with ``no_sync`` accumulation;
+- ``unused``: parameters that only some ranks, or none, produced a gradient for;
 - ``keras``: ``fit`` with ``DistributedOptimizer``, ``BroadcastParameters`` and ``MetricAverage``
   on shards against one process's ``fit`` on the whole data.
 """
@@ -172,6 +173,23 @@ def check_ddp(g, steps=4, batch=8, micro=1):
             "max_param_diff_to_single": float(numpy.abs(params - _flat(single)).max())}
 
 
+def check_unused(g):
+    """Three heads: ``a`` used by every rank, ``b`` by rank 0 only, ``c`` by none. Returns the
+    error of b's gradient against rank 0's gradient / p, and which gradients are None."""
+    minidl.manual_seed(1)
+    heads = nn.ModuleDict({"a": nn.Linear(3, 2), "b": nn.Linear(3, 2), "c": nn.Linear(3, 2)}).double()
+    ddp = DistributedDataParallel(heads, process_group=g)
+    x = minidl.tensor(numpy.full((4, 3), 1.0 + g.rank))
+    loss = heads["a"](x).sum() + (heads["b"](x).sum() if g.rank == 0 else 0.0)
+    loss.backward()
+    mine_b = None if heads["b"].weight.grad is None else heads["b"].weight.grad.array.copy()
+    ddp.reduce_gradients()
+    rank0_b = numpy.zeros((2, 3)) if mine_b is None else mine_b
+    broadcast(rank0_b, 0, g)
+    return {"b_error": float(numpy.abs(heads["b"].weight.grad.array - rank0_b / g.size).max()),
+            "none": sorted(n for n, p in heads.named_parameters() if p.grad is None)}
+
+
 def check_keras(g, epochs=3, batch=8):
     """``fit`` on p shards with batch B/p against ``fit`` on all the data with batch B."""
     from minidl import keras
@@ -210,7 +228,8 @@ def main(argv):
     init_process_group("local" if "--local" in argv else "mpi")
     g = default_group()
     report = {"rank": g.rank, "world_size": g.size, "ring": check_ring(g), "collectives": check_collectives(g),
-              "sampler": check_sampler(g), "ddp": check_ddp(g), "ddp_no_sync": check_ddp(g, micro=2)}
+              "sampler": check_sampler(g), "ddp": check_ddp(g), "ddp_no_sync": check_ddp(g, micro=2),
+              "unused": check_unused(g)}
     if "--no-keras" not in argv:
         report["keras"] = check_keras(g)
     print(json.dumps(report), flush=True)

@@ -76,8 +76,9 @@ def plan_buckets(params, cap_bytes):
 class GradientReducer:
     """Averages the ``.grad`` of ``params`` over the ranks of ``group``, one all-reduce per bucket:
     ``g ← (1/p) Σ_r g_r``. A parameter no rank produced a gradient for keeps ``grad = None``; one
-    that only some ranks did counts as zero on the others (one small all-reduce of "has a
-    gradient" flags tells). The new gradients are views of their bucket's buffer.
+    that only some ranks did counts as zero on the others. Each bucket's buffer ends with one
+    "has a gradient" flag (0 or 1) per parameter, summed with the gradients, so that telling
+    costs no collective of its own. The new gradients are views of their bucket's buffer.
     ``communication_seconds`` adds up the time spent inside the bucket all-reduces."""
 
     def __init__(self, params, group, bucket_cap_mb=25):
@@ -88,26 +89,26 @@ class GradientReducer:
         self.communication_seconds = 0.0
 
     def reduce(self):
-        g = self.group
-        if g.size == 1:
+        if self.group.size == 1:
             return  # the mean over one rank is its own gradient
-        used = numpy.array([p.grad is not None for p in self.params], dtype=numpy.uint8)
-        g.allreduce(used, ReduceOp.MAX)  # used on some rank: then every rank takes part with it
         for bucket in self.buckets:
-            self._reduce_bucket(bucket, used)
+            self._reduce_bucket(bucket)
 
-    def _reduce_bucket(self, bucket, used):
-        g = self.group
-        flat = numpy.zeros(bucket.numel, dtype=_wire_dtype(bucket.dtype, "reduce_gradients"))  # (numel,)
-        for _, p, start, stop in bucket.slots:
+    def _reduce_bucket(self, bucket):
+        g, k = self.group, len(bucket.slots)
+        wire = _wire_dtype(bucket.dtype, "reduce_gradients")
+        flat = numpy.zeros(bucket.numel + k, dtype=wire)  # (numel gradients + k flags,)
+        for j, (_, p, start, stop) in enumerate(bucket.slots):
             if p.grad is not None:
                 flat[start:stop] = backend.as_numpy(p.grad.array).reshape(-1)
+                flat[bucket.numel + j] = 1
         t0 = time.perf_counter()
         g.allreduce(flat, ReduceOp.SUM)
         self.communication_seconds += time.perf_counter() - t0
+        used = flat[bucket.numel :] > 0  # (k,): a gradient on some rank
         flat /= g.size
-        for index, p, start, stop in bucket.slots:
-            if used[index]:
+        for j, (_, p, start, stop) in enumerate(bucket.slots):
+            if used[j]:
                 grad = flat[start:stop].reshape(p.shape).astype(bucket.dtype, copy=False)
                 p.grad = Tensor._make(backend.to_device(grad, bucket.device), False)
 

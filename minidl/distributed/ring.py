@@ -33,6 +33,15 @@ def ring_chunks(flat, p):
     return numpy.array_split(flat, p)
 
 
+def ring_schedule(p, r):
+    """Rank r's steps: ``(phase, step, send chunk, receive chunk)`` for the 2(p−1) steps, phase
+    ``"reduce-scatter"`` (add what arrives) then ``"all-gather"`` (keep what arrives)."""
+    for s in range(p - 1):
+        yield "reduce-scatter", s, (r - s) % p, (r - s - 1) % p
+    for s in range(p - 1):
+        yield "all-gather", s, (r + 1 - s) % p, (r - s) % p
+
+
 def ring_all_reduce(tensor, group=None):
     """``tensor ← Σ_r x_r`` on every rank, in place, by reduce-scatter then all-gather over
     ``Sendrecv`` with the two neighbours (see the module's docstring for the steps and their cost).
@@ -45,16 +54,13 @@ def ring_all_reduce(tensor, group=None):
     chunks = ring_chunks(work.buf.reshape(-1), p)  # views into the buffer: (n,) -> p × (≈ n/p,)
     right, left = (r + 1) % p, (r - 1) % p
     incoming = numpy.empty_like(chunks[0])  # the largest chunk comes first
-    for s in range(p - 1):  # reduce-scatter
-        send_i, recv_i = (r - s) % p, (r - s - 1) % p
+    for phase, _, send_i, recv_i in ring_schedule(p, r):
         got = incoming[: chunks[recv_i].size]
-        g.sendrecv(chunks[send_i], right, got, left)
-        chunks[recv_i] += got
-    for s in range(p - 1):  # all-gather
-        send_i, recv_i = (r + 1 - s) % p, (r - s) % p
-        got = incoming[: chunks[recv_i].size]
-        g.sendrecv(chunks[send_i], right, got, left)
-        chunks[recv_i][...] = got
+        g.sendrecv(chunks[send_i], right, got, left)  # to the right neighbour, from the left one
+        if phase == "reduce-scatter":
+            chunks[recv_i] += got
+        else:
+            chunks[recv_i][...] = got
     work.write_back()
 
 
