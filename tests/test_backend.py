@@ -50,7 +50,8 @@ HOST_SIDE = {
     "lm_cli.py": "the command line encodes the corpus into a host array",
     "explain.py": "inputs and targets arrive as host arrays; quadrature nodes and noise are drawn on the host",
     "attacks.py": "inputs and labels arrive as host arrays; random starts are drawn on the host, then moved",
-    "distributed/_selftest.py": "the script mpiexec runs in the tests: it builds host data and compares host copies",
+    "distributed": "MPI sends host buffers: a tensor's values are copied to the host, sent or reduced, copied back; "
+                   "the self-test script builds host data under mpiexec",
 }
 # host modules whose own objects call a host array ``.array`` (only ``.data`` is checked there)
 OWN_ARRAY_ATTRIBUTE = {"classroom/sandbox.py": "the replies of the sandboxed process (_Out) carry host arrays"}

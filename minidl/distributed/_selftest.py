@@ -27,7 +27,7 @@ import sys
 import numpy
 
 import minidl
-from minidl import nn
+from minidl import backend, nn
 from minidl.distributed import (
     DistributedDataParallel,
     DistributedSampler,
@@ -65,16 +65,16 @@ def check_collectives(g):
     errors = {}
     t = minidl.tensor(inputs[r])
     all_reduce(t, ReduceOp.AVG, g)
-    errors["all_reduce_avg"] = float(numpy.abs(t.array - sum(inputs) / p).max())
+    errors["all_reduce_avg"] = float(numpy.abs(backend.as_numpy(t.array) - sum(inputs) / p).max())
     t = minidl.tensor(inputs[r])
     all_reduce(t, ReduceOp.MAX, g)
-    errors["all_reduce_max"] = float(numpy.abs(t.array - numpy.max(inputs, axis=0)).max())
+    errors["all_reduce_max"] = float(numpy.abs(backend.as_numpy(t.array) - numpy.max(inputs, axis=0)).max())
     b = inputs[r].copy()
     broadcast(b, p - 1, g)
     errors["broadcast"] = float(numpy.abs(b - inputs[p - 1]).max())
     out = [minidl.zeros(2, 3, dtype=minidl.float64) for _ in range(p)]
     all_gather(out, minidl.tensor(inputs[r]), g)
-    errors["all_gather"] = max(float(numpy.abs(o.array - i).max()) for o, i in zip(out, inputs))
+    errors["all_gather"] = max(float(numpy.abs(backend.as_numpy(o.array) - i).max()) for o, i in zip(out, inputs))
     whole = numpy.zeros((2 * p, 3))
     all_gather_into_tensor(whole, inputs[r], g)
     errors["all_gather_into_tensor"] = float(numpy.abs(whole - numpy.concatenate(inputs)).max())
@@ -144,7 +144,7 @@ class _nothing:
 
 
 def _flat(model):
-    return numpy.concatenate([p.array.reshape(-1) for p in model.parameters()])
+    return numpy.concatenate([backend.as_numpy(p.array).reshape(-1) for p in model.parameters()])
 
 
 def check_ddp(g, steps=4, batch=8, micro=1):
@@ -168,7 +168,7 @@ def check_ddp(g, steps=4, batch=8, micro=1):
     every = numpy.zeros((g.size, params.size))
     g.allgather(params, every)
     return {"ranks_loss": ranks_loss.tolist(), "single_loss": whole, "buckets": len(ddp.buckets),
-            "max_loss_diff": float(numpy.abs(ranks_loss - numpy.array(whole)).max()),
+            "max_loss_diff": float(numpy.abs(ranks_loss - numpy.asarray(whole)).max()),
             "max_param_diff_across_ranks": float(numpy.abs(every - every[0]).max()),
             "max_param_diff_to_single": float(numpy.abs(params - _flat(single)).max())}
 
@@ -182,11 +182,11 @@ def check_unused(g):
     x = minidl.tensor(numpy.full((4, 3), 1.0 + g.rank))
     loss = heads["a"](x).sum() + (heads["b"](x).sum() if g.rank == 0 else 0.0)
     loss.backward()
-    mine_b = None if heads["b"].weight.grad is None else heads["b"].weight.grad.array.copy()
+    mine_b = None if heads["b"].weight.grad is None else backend.as_numpy(heads["b"].weight.grad.array).copy()
     ddp.reduce_gradients()
     rank0_b = numpy.zeros((2, 3)) if mine_b is None else mine_b
     broadcast(rank0_b, 0, g)
-    return {"b_error": float(numpy.abs(heads["b"].weight.grad.array - rank0_b / g.size).max()),
+    return {"b_error": float(numpy.abs(backend.as_numpy(heads["b"].weight.grad.array) - rank0_b / g.size).max()),
             "none": sorted(n for n, p in heads.named_parameters() if p.grad is None)}
 
 
