@@ -45,8 +45,9 @@ def _spatial(draw, n_dims=2, max_kernel=3):
 
 @st.composite
 def conv_cases(draw, max_size=7):
-    """(x, w, b, kwargs, dtype) for conv2d with at least 8 input channels a group (the kernel's range)."""
-    groups, Cg, OCg = draw(st.integers(1, 2)), draw(st.integers(8, 9)), draw(st.integers(1, 3))
+    """(x, w, b, kwargs, layout, dtype) for conv2d: 1 to 9 input channels a group (the kernel copies
+    its columns one kernel offset at a time below 8, in one strided copy from 8 on)."""
+    groups, Cg, OCg = draw(st.integers(1, 2)), draw(st.sampled_from([1, 2, 8, 9])), draw(st.integers(1, 3))
     kernel, stride, dilation, padding, size = _spatial(draw)
     if draw(st.booleans()):
         stride, padding = 1, draw(st.sampled_from(["same", "valid"]))
@@ -63,19 +64,21 @@ def conv_cases(draw, max_size=7):
     return x, w, b, kwargs, draw(st.sampled_from(["contiguous", "channels_last", "sliced"])), dtype
 
 
-def _conv_inputs(x, w, b, layout, requires_grad):
-    inputs = [_view(x, layout, requires_grad), _view(w, "channels_last" if layout != "contiguous" else layout,
-                                                     requires_grad)]  # fmt: skip
+def _conv_inputs(x, w, b, layout, requires_grad, input_grad=True):
+    w_layout = "channels_last" if layout != "contiguous" else layout
+    inputs = [_view(x, layout, requires_grad and input_grad), _view(w, w_layout, requires_grad)]
     if b is not None:
         inputs.append(tensor(b, requires_grad=requires_grad))
     return inputs
 
 
 @settings(max_examples=25)
-@given(case=conv_cases(), train=st.booleans())
-def test_conv2d_kernel_matches_reference(case, train):
+@given(case=conv_cases(), train=st.booleans(), input_grad=st.booleans())
+def test_conv2d_kernel_matches_reference(case, train, input_grad):
+    """Also without a gradient for the input (a first layer), where an NCHW upstream gradient
+    takes the kernel's batched weight-gradient path."""
     x, w, b, kwargs, layout, dtype = case
-    inputs = _conv_inputs(x, w, b, layout, requires_grad=True)
+    inputs = _conv_inputs(x, w, b, layout, requires_grad=True, input_grad=input_grad)
     with minidl.set_grad_enabled(train):
         assert_kernel_matches_reference(F.conv2d, *inputs, **kwargs, **TOLERANCE[dtype])
 
@@ -137,7 +140,7 @@ def test_when_picks_the_kernels_where_they_are_faster():
 
     assert dispatch.kernel_for_call(F.conv2d, t(2, 8, 5, 5), t(4, 8, 3, 3)) is K.channels_last_conv2d
     assert dispatch.kernel_for_call(F.conv2d, t(2, 16, 5, 5), t(4, 8, 3, 3), groups=2) is K.channels_last_conv2d
-    assert dispatch.kernel_for_call(F.conv2d, t(2, 1, 5, 5), t(4, 1, 3, 3)) is None  # few channels: the reference
+    assert dispatch.kernel_for_call(F.conv2d, t(2, 1, 5, 5), t(4, 1, 3, 3)) is K.channels_last_conv2d  # a first layer
     assert dispatch.kernel_for_call(F.conv2d, t(8, 5, 5), t(4, 8, 3, 3)) is None  # unbatched
     assert dispatch.kernel_for_call(F.max_pool2d, t(2, 3, 6, 6), 2) is K.strided_max_pool2d
     assert dispatch.kernel_for_call(F.max_pool2d, t(2, 3, 6, 6), 2, return_indices=True) is None

@@ -19,10 +19,14 @@ def promote(a, b, true_division=False):
 
 
 def _already_promoted(x, other):
-    """x is a floating tensor, and ``other`` a tensor of its dtype or a Python int or float."""
+    """x is a floating tensor, and ``other`` a tensor of its dtype, a Python int or float, or a
+    bool array (a mask such as ReLU's: the ufunc reads it as 0/1 in x's dtype, without the
+    converted copy that ``astype`` would make)."""
     if not isinstance(x, Tensor) or x.dtype.kind != "f":
         return False
-    return other.dtype == x.dtype if isinstance(other, Tensor) else type(other) in (int, float)
+    if isinstance(other, Tensor):
+        return other.dtype == x.dtype
+    return type(other) in (int, float) or getattr(getattr(other, "dtype", None), "kind", None) == "b"
 
 
 def convert_operand(x, dtype):
