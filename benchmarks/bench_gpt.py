@@ -4,22 +4,36 @@ checkpointing.
 
     python benchmarks/bench_gpt.py                      # n_layer 4, n_head 4, n_embd 128, block 128, batch 16
     python benchmarks/bench_gpt.py --n-embd 64 --block-size 64 --repeats 10
+    python benchmarks/bench_gpt.py --threads 1 --clock cpu   # steadier on a loaded machine
 
-Prints medians (float32, 2 threads) and the ratio minidl / torch. Without torch installed, the
-torch columns are left out.
+Prints medians (float32, 2 threads by default) and the ratio minidl / torch, the two (and minidl
+in reference mode) timed in alternating warmed blocks. Without torch installed, the torch
+columns are left out.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import tracemalloc
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+from _timing import in_reference_mode, load_line, median_times, set_threads, timed
+
+
+def _threads_from_argv(default=2):
+    """--threads N from the command line, needed before NumPy is imported (BLAS reads it then)."""
+    argv = sys.argv[1:]
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return default
+
+
+set_threads(_threads_from_argv(), force="--threads" in " ".join(sys.argv))
 
 import numpy as np  # noqa: E402
 
@@ -100,28 +114,21 @@ def torch_step(twin, torch, x, y, cfg):
     return step
 
 
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def held_after_forward(model, x, y):
-    """Bytes of arrays alive after the forward pass (what the backward pass will read)."""
+def memory_of_step(model, x, y):
+    """(bytes of arrays alive after the forward pass, what the backward pass will read; peak bytes
+    of arrays over forward + backward), traced by tracemalloc."""
+    model.zero_grad()
     tracemalloc.start()
     _, loss = model(x, y)
     held = tracemalloc.get_traced_memory()[0]
     loss.backward()
+    peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     model.zero_grad()
-    return held
+    return held, peak
 
 
-def main():
+def _arguments():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-layer", type=int, default=4)
     ap.add_argument("--n-head", type=int, default=4)
@@ -129,9 +136,27 @@ def main():
     ap.add_argument("--block-size", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--vocab-size", type=int, default=65)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=9, help="timed train steps of each (default 9)")
     ap.add_argument("--new-tokens", type=int, default=64)
-    args = ap.parse_args()
+    ap.add_argument("--threads", type=int, default=2, help="torch and BLAS threads (default 2)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall-clock time (default) or this process's CPU time (steadier on a loaded machine)")
+    return ap.parse_args()
+
+
+def time_train_steps(model, cfg, x, y, torch, twin, args):
+    """Median seconds of a train step: minidl, minidl in reference mode, torch (or None)."""
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    steps = [minidl_step(model, make_optimizer(model, cfg), x, y)]
+    steps.append(in_reference_mode(minidl_step(model, make_optimizer(model, cfg), x, y)))
+    if torch is not None:
+        steps.append(torch_step(twin, torch, x, y, cfg))
+    times = median_times(steps, args.repeats, rounds=3, warmup=0.0, clock=clock)
+    return times[0], times[1], (times[2] if torch is not None else None)
+
+
+def main():
+    args = _arguments()
     minidl.manual_seed(0)
     config = GPTConfig(vocab_size=args.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
                        n_head=args.n_head, n_embd=args.n_embd)
@@ -142,42 +167,43 @@ def main():
     y = minidl.tensor(rng.integers(0, args.vocab_size, (args.batch_size, args.block_size)))
     tokens = args.batch_size * args.block_size
     print(f"GPT: {model.num_parameters():,} parameters, n_layer {args.n_layer}, n_head {args.n_head}, "
-          f"n_embd {args.n_embd}, block {args.block_size}, batch {args.batch_size}; medians of {args.repeats}")
-
+          f"n_embd {args.n_embd}, block {args.block_size}, batch {args.batch_size}; float32, {args.threads} threads, "
+          f"{args.clock} clock, medians of {args.repeats} in 3 alternating blocks; {load_line()}")
     try:
         import torch
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(args.threads)
     except ImportError:
-        torch = None
+        torch = twin = None
     if torch is not None:  # the same network: the same loss before any step
         twin = torch_twin(model, torch)
         a, b = model(x, y)[1].item(), twin(torch.tensor(x.numpy()), torch.tensor(y.numpy())).item()
         assert abs(a - b) < 1e-4 * abs(b), (a, b)
         print(f"same initial loss: minidl {a:.6f}, torch {b:.6f}")
-    ours = timed(minidl_step(model, make_optimizer(model, cfg), x, y), args.repeats)
+    ours, ref, theirs = time_train_steps(model, cfg, x, y, torch, twin, args)
     line = f"train step   minidl {ours * 1e3:8.1f} ms  {tokens / ours:9,.0f} tokens/s"
-    if torch is not None:
-        theirs = timed(torch_step(twin, torch, x, y, cfg), args.repeats)
+    if theirs is not None:
         line += f"   torch {theirs * 1e3:8.1f} ms  {tokens / theirs:9,.0f} tokens/s   ratio {ours / theirs:.2f}"
     print(line)
-    with minidl.reference_mode():
-        ref = timed(minidl_step(model, make_optimizer(model, cfg), x, y), max(3, args.repeats // 2))
-    print(f"train step   minidl in reference mode {ref * 1e3:8.1f} ms (kernels buy {ref / ours:.2f}x)")
+    print(f"train step   minidl in reference mode {ref * 1e3:8.1f} ms  {tokens / ref:9,.0f} tokens/s "
+          f"(the kernels buy {ref / ours:.2f}x)")
 
     model.eval()
     prompt = x[:1, :8]
     for cache in (True, False):
         s = timed(lambda c=cache: model.generate(prompt, args.new_tokens, temperature=0.0, use_cache=c), 3)
-        print(f"generation   {'with' if cache else 'without'} the cache {args.new_tokens / s:8.1f} tokens/s")
+        print(f"generation   {'with' if cache else 'without'} the cache {args.new_tokens / s:8.1f} tokens/s "
+              f"({args.new_tokens} tokens after a prompt of 8, batch 1, wall clock)")
     model.train()
 
-    plain = held_after_forward(model, x, y)
+    plain = memory_of_step(model, x, y)
     model.gradient_checkpointing = True
-    ckpt = held_after_forward(model, x, y)
+    ckpt = memory_of_step(model, x, y)
     model.gradient_checkpointing = False
-    print(f"memory       held after the forward: {plain / 2**20:.1f} MiB, with checkpointing {ckpt / 2**20:.1f} MiB "
-          f"({ckpt / plain:.2f}x)")
+    print(f"memory       held after the forward: {plain[0] / 2**20:.1f} MiB, with checkpointing "
+          f"{ckpt[0] / 2**20:.1f} MiB ({ckpt[0] / plain[0]:.2f}x)")
+    print(f"memory       peak over forward + backward: {plain[1] / 2**20:.1f} MiB, with checkpointing "
+          f"{ckpt[1] / 2**20:.1f} MiB ({ckpt[1] / plain[1]:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -150,12 +150,14 @@ def erf(x):
     return Erf.apply(x)
 
 
+@reference_op
 def gelu(x, approximate="none"):
     """GELU(x) = x · Φ(x) = ½ x (1 + erf(x/√2))                      (approximate='none')
     GELU(x) ≈ ½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))               (approximate='tanh')
     dL/dx = dy · (Φ(x) + x φ(x)),  φ(x) = e^{−x²/2}/√(2π)            (exact form)
     x, y: the same shape. Composed from erf (or tanh), so the gradient and its derivatives follow.
-    Notebook: not used in the notebooks (the Transformer there uses relu)."""
+    Notebook: not used in the notebooks (the Transformer there uses relu); the GPT's MLP uses the
+    tanh form. A kernel (minidl/kernels/activation.py) may run the tanh form instead."""
     _check_float(x, "gelu")
     if approximate == "none":
         return 0.5 * x * (1.0 + erf(x * _SQRT_HALF))
@@ -274,6 +276,7 @@ def _as_index_tensor(indices, op):
     return indices
 
 
+@reference_op
 def embedding(input, weight, padding_idx=None):
     """Rows of an embedding table: y[..., :] = weight[input[...], :].
 
@@ -281,7 +284,19 @@ def embedding(input, weight, padding_idx=None):
     dL/dweight[v] = Σ over positions where input = v of dy[position]   (repeated indices add up);
     rows at ``padding_idx`` get no gradient (their value is still returned). Composed from
     indexing. Notebook: notebooks/04_attention.ipynb, section 7 ("What a trained model attends
-    to"): token and position embeddings."""
+    to"): token and position embeddings. A kernel (minidl/kernels/activation.py) may run instead."""
+    idx, padding_idx = check_embedding_args(input, weight, padding_idx)
+    y = getitem(weight, idx)  # (*, D); backward scatters dy back into the rows
+    if padding_idx is not None:
+        pad = (idx.array == padding_idx)[..., None]  # (*, 1)
+        if bool(pad.any()):
+            y = where(pad, y.detach(), y)  # same values, but no gradient to the padding row
+    return y
+
+
+def check_embedding_args(input, weight, padding_idx):  # noqa: A002
+    """``embedding``'s errors; returns the indices as an integer Tensor and ``padding_idx`` in 0..V-1
+    (or None). Shared with its kernel."""
     idx = _as_index_tensor(input, "embedding")
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         shape = tuple(weight.shape) if hasattr(weight, "shape") else type(weight).__name__
@@ -299,12 +314,7 @@ def embedding(input, weight, padding_idx=None):
                 f"embedding: index {bad} is out of range for a table of {V} rows "
                 f"(indices must be in 0..{V - 1}; got min {lo}, max {hi})"
             )
-    y = getitem(weight, idx)  # (*, D); backward scatters dy back into the rows
-    if padding_idx is not None:
-        pad = (idx.array == padding_idx)[..., None]  # (*, 1)
-        if bool(pad.any()):
-            y = where(pad, y.detach(), y)  # same values, but no gradient to the padding row
-    return y
+    return idx, padding_idx
 
 
 def one_hot(tensor, num_classes=-1):

@@ -7,6 +7,7 @@ notebooks/02_convolution.ipynb, section 2; QKᵀ and PV in notebooks/04_attentio
 from __future__ import annotations
 
 from ..autograd import Function
+from ..dispatch import reference_op
 from .shape import reshape, transpose
 
 
@@ -55,11 +56,20 @@ def _same_dtype(op, *named):
         raise RuntimeError(f"{op}: expected all operands to have the same dtype, got {listed}; convert with .to(dtype)")
 
 
+@reference_op
 def linear(x, weight, bias=None):
     """y = x Wᵀ + b        x: (*, in), W: (out, in), b: (out,) -> y: (*, out)
 
     dL/dx = dy W,  dL/dW = Σ_* dyᵀ x,  dL/db = Σ_* dy   (composed of matmul: autograd derives them)
-    x, W and b must share a dtype (PyTorch raises for mixed precision rather than promote)."""
+    x, W and b must share a dtype (PyTorch raises for mixed precision rather than promote).
+    A kernel (minidl/kernels/linalg.py) may run instead."""
+    check_linear_args(x, weight, bias)
+    y = matmul(x, transpose(weight, 0, 1))  # (*, in) @ (in, out) -> (*, out)
+    return y if bias is None else y + bias
+
+
+def check_linear_args(x, weight, bias):
+    """The errors of ``linear`` for operands that do not fit (shared with its kernel)."""
     _same_dtype("linear", ("input", x), ("weight", weight), *((("bias", bias),) if bias is not None else ()))
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(
@@ -69,8 +79,6 @@ def linear(x, weight, bias=None):
     if bias is not None and bias.shape not in ((weight.shape[0],), (1,), ()):
         raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not fit weight of shape "
                          f"{tuple(weight.shape)} ({weight.shape[0]} output features)")
-    y = matmul(x, transpose(weight, 0, 1))  # (*, in) @ (in, out) -> (*, out)
-    return y if bias is None else y + bias
 
 
 def dot(a, b):

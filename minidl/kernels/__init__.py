@@ -10,4 +10,4 @@ defers to the reference (``minidl.dispatch.KernelFunction``). It stays only wher
 ``minidl.reference_mode()`` or ``MINIDL_REFERENCE=1`` turns every kernel off.
 """
 
-from . import activation, attention, conv, loss, normalization, recurrent  # noqa: E402, F401  (each registers its kernels)
+from . import activation, attention, conv, linalg, loss, normalization, recurrent  # noqa: E402, F401  (each registers its kernels)

@@ -1,19 +1,28 @@
-"""Fused softmax and log-softmax: the references in ``minidl/functional/activation.py`` build a
-graph of five ops (max, subtract, exp, sum, divide); these compute the same equations in one
-pass over arrays, in place, and write out the derived backward instead of letting autograd
-walk that graph.
+"""Fused kernels of ``minidl/functional/activation.py``: softmax, log-softmax, GELU (tanh form)
+and the embedding lookup.
+
+The softmax references build a graph of five ops (max, subtract, exp, sum, divide); the kernels
+compute the same equations in a few passes over arrays, in place, and write out the derived
+backward instead of letting autograd walk that graph.
 
     softmax:      y = e^{x − m} / Σ e^{x − m}        dL/dx = y ⊙ (dy − Σ dy ⊙ y)
     log-softmax:  y = x − m − log Σ e^{x − m}        dL/dx = dy − e^y ⊙ Σ dy
 
-(sums along ``dim``, kept as size 1 there; x, y, dy of the same shape). Worth keeping:
-``benchmarks/bench_ops.py`` times both against the references on the Transformer's shapes.
+(sums along ``dim``, kept as size 1 there; x, y, dy of the same shape). GELU's tanh form is a
+graph of about ten elementwise ops (and twenty in backward) in the reference, here four passes
+and a tanh forward; the embedding's backward sums the rows of dy per index after one sort
+instead of scattering them one by one with ``add.at``. Worth keeping: ``benchmarks/bench_ops.py``
+times the softmaxes against the references on the Transformer's shapes, ``benchmarks/bench_gpt.py``
+all of them in the GPT train step.
 """
 
 from __future__ import annotations
 
+import math
+
 from ..dispatch import KernelFunction, register_kernel
 from ..functional import activation as reference
+from ..tensor import Tensor
 
 
 class SoftmaxKernel(KernelFunction):
@@ -83,3 +92,109 @@ def _has_dims_and_values(x, dim):
 
 register_kernel(reference.softmax, softmax, when=_has_dims_and_values)
 register_kernel(reference.log_softmax, log_softmax, when=_has_dims_and_values)
+
+
+# ---- GELU, tanh form ----------------------------------------------------------------------
+_C = math.sqrt(2.0 / math.pi)
+_A = 0.044715
+
+
+class GeluTanhKernel(KernelFunction):
+    """y = ½ x (1 + t),  t = tanh(u),  u = √(2/π) (x + a x³),  a = 0.044715
+
+    dL/dx = dy · (½ (1 + t) + ½ x (1 − t²) · √(2/π) (1 + 3a x²))      x, t, y, dy: the same shape
+
+    t is kept for backward (one array; the reference keeps every intermediate of its graph)."""
+
+    def forward(ctx, x):
+        xp = ctx.xp
+        t = x * x  # x²
+        t *= _A * _C
+        t += _C  # √(2/π) (1 + a x²)
+        t *= x  # u
+        xp.tanh(t, out=t)
+        y = t + 1.0
+        y *= x
+        y *= 0.5
+        ctx.t = t
+        ctx.save_for_backward(x)
+        return y
+
+    def kernel_backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        xp, x, t = ctx.xp, x.array, ctx.t
+        s = x * x
+        s *= 3.0 * _A * _C
+        s += _C  # √(2/π) (1 + 3a x²)
+        s *= x
+        g = t * t
+        xp.subtract(1.0, g, out=g)  # 1 − t²
+        g *= s  # x (1 − t²) √(2/π) (1 + 3a x²)
+        g += t
+        g += 1.0
+        g *= 0.5  # dy/dx
+        g *= dy.array
+        return g
+
+    def reference_forward(ctx):
+        return reference.gelu.reference(ctx.inputs[0], approximate="tanh")
+
+
+def gelu_tanh(x, approximate="none"):
+    """``gelu(x, approximate="tanh")`` through ``GeluTanhKernel``."""
+    return GeluTanhKernel.apply(x)
+
+
+def _gelu_when(x, approximate="none"):
+    return approximate == "tanh" and isinstance(x, Tensor) and x.dtype in ("float32", "float64") and x.ndim > 0
+
+
+# ---- embedding ----------------------------------------------------------------------------
+class EmbeddingKernel(KernelFunction):
+    """y = W[idx]        idx: (*) integers, W: (V, D), y: (*, D)
+
+    dL/dW[v] = Σ_{p: idx_p = v} dy_p: the R = prod(*) rows of dy, ordered by their index with one
+    stable sort, are summed per run of equal indices (``add.reduceat``, rows in their original
+    order within a run, as ``add.at`` adds them); rows at ``padding_idx`` get no gradient."""
+
+    def forward(ctx, idx, w, padding_idx):
+        ctx.idx, ctx.padding_idx, ctx.rows = idx, padding_idx, w.shape[0]
+        return ctx.xp.take(w, idx, axis=0)  # (*, D)
+
+    def kernel_backward(ctx, dy):
+        xp = ctx.xp
+        D = dy.shape[-1]
+        flat = ctx.idx.reshape(-1)  # (R,)
+        g = dy.array.reshape(flat.shape[0], D)  # (R, D)
+        dw = xp.zeros((ctx.rows, D), dtype=g.dtype)
+        if flat.shape[0] and hasattr(xp.add, "reduceat"):
+            order = xp.argsort(flat, kind="stable")
+            ids = flat[order]  # (R,) sorted
+            first = xp.ones(ids.shape, dtype=bool)
+            first[1:] = ids[1:] != ids[:-1]
+            starts = xp.flatnonzero(first)  # where each run of one index begins
+            dw[ids[starts]] = xp.add.reduceat(g[order], starts, axis=0)  # (runs, D)
+        elif flat.shape[0]:
+            xp.add.at(dw, flat, g)  # array libraries without reduceat
+        if ctx.padding_idx is not None:
+            dw[ctx.padding_idx] = 0
+        return None, dw, None
+
+    def reference_forward(ctx):
+        return reference.embedding.reference(ctx.inputs[0], ctx.inputs[1], ctx.padding_idx)
+
+
+def fast_embedding(input, weight, padding_idx=None):  # noqa: A002
+    """``embedding`` (same signature and checks) through ``EmbeddingKernel``."""
+    idx, padding_idx = reference.check_embedding_args(input, weight, padding_idx)
+    return EmbeddingKernel.apply(idx, weight, padding_idx)
+
+
+def _embedding_when(input, weight, padding_idx=None):  # noqa: A002
+    return isinstance(input, Tensor) and isinstance(weight, Tensor) and weight.ndim == 2 and (
+        weight.dtype.kind == "f"
+    )
+
+
+register_kernel(reference.gelu, gelu_tanh, when=_gelu_when)
+register_kernel(reference.embedding, fast_embedding, when=_embedding_when)
