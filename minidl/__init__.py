@@ -18,7 +18,16 @@ from . import optim
 from . import data
 from . import cuda
 # isort: on
-from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (
+    detect_anomaly,
+    enable_grad,
+    grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .backend import Device as device
 from .creation import (
     arange,

@@ -25,7 +25,9 @@ from .grad_mode import (  # noqa: F401  (minidl.autograd.no_grad etc. are their 
     _set_grad_enabled,
     detect_anomaly,
     enable_grad,
+    inference_mode,
     is_grad_enabled,
+    is_inference_mode_enabled,
     no_grad,
     set_grad_enabled,
 )

@@ -1,5 +1,5 @@
 """Grad mode: whether operations are being recorded for differentiation (``no_grad``,
-``enable_grad``, ``set_grad_enabled``), and anomaly detection (``detect_anomaly``). One flag
+``enable_grad``, ``set_grad_enabled``, ``inference_mode``), and anomaly detection (``detect_anomaly``). One flag
 per thread. The Tensor checks it before an in-place update; ``Function.apply`` before recording.
 """
 
@@ -83,6 +83,44 @@ class set_grad_enabled(_GradMode):
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+class inference_mode(_GradMode):
+    """PyTorch's ``with torch.inference_mode():`` (or ``@inference_mode()``): like ``no_grad``, the
+    block records no graph; ``inference_mode(False)`` leaves grad mode as it is. (PyTorch also
+    marks the tensors made inside as "inference tensors" to skip version counting; minidl's
+    tensors are all alike, so here it is ``no_grad`` under PyTorch's name.)"""
+
+    bare_decorator = True
+
+    def __init__(self, mode: bool = True):
+        self.enabled = bool(mode)
+        self.mode = False
+
+    def __enter__(self):
+        self._previous = _set_grad_enabled(False) if self.enabled else is_grad_enabled()
+        self._previous_inference = is_inference_mode_enabled()
+        _state.inference = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        _state.inference = self._previous_inference
+        return super().__exit__(*exc)
+
+    def __call__(self, fn):
+        enabled = self.enabled
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(enabled):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode()`` (and not inside an ``inference_mode(False)`` within it)."""
+    return getattr(_state, "inference", False)
 
 
 class detect_anomaly:

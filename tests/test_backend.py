@@ -40,6 +40,7 @@ HOST_SIDE = {
     "serialization.py": "reading and writing .npz files",
     "safetensors.py": "reading and writing .safetensors files (host bytes, memory maps)",
     "data.py": "datasets of host arrays, shuffled index arrays",
+    "utils/data": "datasets of host arrays, shuffled index arrays (minidl.data's package)",
     "datasets": "decoding dataset files into host arrays",
     "viz.py": "matplotlib draws host arrays",
     "__main__.py": "the command line prepares dataset arrays on the host",
@@ -68,7 +69,8 @@ def _rel(path):
 
 
 def _is_host_side(rel):
-    return rel in HOST_SIDE or rel.split("/")[0] in HOST_SIDE
+    parts = rel.split("/")
+    return any("/".join(parts[:i]) in HOST_SIDE for i in range(1, len(parts) + 1))
 
 
 def _imported_roots(tree):

@@ -197,7 +197,7 @@ def test_save_keeps_dtypes_and_scalars(tmp_path):
     path = tmp_path / "mixed.npz"
     minidl.save({"a": minidl.arange(3), "b": minidl.ones(2, dtype=minidl.float64), "n": 5}, path)
     out = minidl.load(path)
-    assert out["a"].dtype == minidl.int64 and out["b"].dtype == minidl.float64 and out["n"].item() == 5
+    assert out["a"].dtype == minidl.int64 and out["b"].dtype == minidl.float64 and int(out["n"]) == 5
 
 
 def test_load_refuses_pickles_and_garbage(tmp_path):

@@ -1,3 +1,4 @@
-"""Utilities beside the core, named as in ``torch.utils``: ``checkpoint`` (activation checkpointing)."""
+"""Utilities beside the core, named as in ``torch.utils``: ``data`` (datasets, samplers, the
+DataLoader) and ``checkpoint`` (activation checkpointing)."""
 
-from . import checkpoint
+from . import checkpoint, data
