@@ -138,22 +138,3 @@ def test_a_map_dataset_with_dict_samples_and_a_custom_collate():
     lengths = [len(b) for b in DataLoader(Pairs(), batch_size=2, collate_fn=lambda b: b)]
     assert lengths == [2, 2, 1]
 
-
-def test_inference_mode_records_no_graph():
-    x = minidl.ones(2, requires_grad=True)
-    with minidl.inference_mode():
-        assert minidl.is_inference_mode_enabled() and not minidl.is_grad_enabled()
-        assert not (x * 2).requires_grad
-        with minidl.inference_mode(False):
-            assert not minidl.is_inference_mode_enabled()
-    assert (x * 2).requires_grad and not minidl.is_inference_mode_enabled()
-
-    @minidl.inference_mode()
-    def f(t):
-        return t * 3
-
-    @minidl.inference_mode
-    def g(t):
-        return t * 3
-
-    assert not f(x).requires_grad and not g(x).requires_grad and minidl.is_grad_enabled()

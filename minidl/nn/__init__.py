@@ -3,6 +3,7 @@
 from . import init, utils
 from .attention import MultiheadAttention, PositionalEncoding, TransformerEncoder, TransformerEncoderLayer
 from .containers import Identity, ModuleDict, ModuleList, Sequential
+from .dropout import Dropout1d, Dropout2d, Dropout3d
 from .gpt import GPT, GPTConfig
 from .layers import (
     ELU,
@@ -28,6 +29,8 @@ from .layers import (
     Tanh,
     Unflatten,
 )
+from .lazy import LazyConv1d, LazyConv2d, LazyLinear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, Parameter
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from .transformer import Transformer, TransformerDecoder, TransformerDecoderLayer
