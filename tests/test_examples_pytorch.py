@@ -24,6 +24,7 @@ PROGRAMS = {
     "cifar10_classifier.py": (None, "Accuracy of the network on the 200 test images"),
     "word_language_model.py": ("tinyshakespeare/input.txt", "End of training"),
     "nanogpt_char.py": ("tinyshakespeare/input.txt", "step 30: train loss"),
+    "time_sequence_prediction.py": (None, "test loss:"),
 }
 
 

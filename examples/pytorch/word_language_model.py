@@ -328,9 +328,8 @@ def train():
 
         # `clip_grad_norm` helps prevent the exploding gradient problem in RNNs / LSTMs.
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        with torch.no_grad():  # minidl: p.data.add_(p.grad, alpha=-lr), p.data is still the raw array
-            for p in model.parameters():
-                p.add_(p.grad, alpha=-lr)
+        for p in model.parameters():
+            p.data.add_(p.grad, alpha=-lr)
 
         total_loss += loss.item()
 

@@ -1,6 +1,6 @@
 """minidl.nn: modules with PyTorch's names, parameter names, shapes and initialisation."""
 
-from . import init, utils
+from . import functional, init, utils
 from .attention import MultiheadAttention, PositionalEncoding, TransformerEncoder, TransformerEncoderLayer
 from .containers import Identity, ModuleDict, ModuleList, Sequential
 from .dropout import Dropout1d, Dropout2d, Dropout3d

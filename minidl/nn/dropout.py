@@ -40,7 +40,7 @@ def _channel_dropout(x, p, training, spatial, name):
         return x
     channels = x.shape[: x.ndim - spatial]  # (N, C) or (C,)
     mask_shape = channels + (1,) * spatial  # (N, C, 1, ..., 1)
-    xp = backend.get_array_module(x.data)
+    xp = backend.get_array_module(x.array)
     if p == 1:
         return x * Tensor._make(xp.zeros(mask_shape, dtype=x.dtype), False)
     draw_dtype = xp.float32 if x.dtype.itemsize <= 4 else xp.float64

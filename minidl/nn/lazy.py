@@ -40,7 +40,7 @@ class _LazyMixin:
     def _materialize(self, weight_shape, bias_shape):
         for p, shape in ((self.weight, weight_shape), (self.bias, bias_shape)):
             if p is not None:
-                p.data = empty(*shape, dtype=self._lazy_dtype, device=self._lazy_device).data
+                p.array = empty(*shape, dtype=self._lazy_dtype, device=self._lazy_device).array
                 p._version[0] += 1
         self.__class__ = self.cls_to_become
         del self._lazy_device, self._lazy_dtype
