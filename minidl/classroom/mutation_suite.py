@@ -9,10 +9,13 @@ from .mutations import Mutation
 
 A1, A2, A3, A4 = ("01_softmax_backward.ipynb", "02_conv2d_unfold.ipynb", "03_lstm_cell.ipynb",
                   "04_causal_attention.ipynb")
+A5, A6, A7, A8 = ("05_value_autograd.ipynb", "06_broadcasting_backward.ipynb", "07_conv2d_backward.ipynb",
+                  "08_attention_backward.ipynb")
 SIGN, SCALE, BIAS = "sign error", "missing or wrong scale", "forgotten bias"
 OVERFLOW = "softmax without max-subtraction"
 SQUARE, TRANSPOSE, OFF_BY_ONE, AXIS = "broadcasting only on square shapes", "transpose", "off-by-one", "wrong axis"
 GATES, MASK, TERM, DETACHED = "gates in the wrong order", "mask wrong or after softmax", "missing term", "detached"
+ACCUMULATE, ORDER = "gradient overwritten, not accumulated", "backward in the wrong order"
 
 _M = Mutation
 SUITE = [
@@ -79,4 +82,58 @@ SUITE = [
        "e = (scores + causal_mask(L)).exp()\n    p = e / e.sum(dim=-1, keepdim=True)", ("overflow",)),
     _M(A4, "sign", SIGN, "attn06", "return p @ v", "return -(p @ v)", ("sign",)),
     _M(A4, "keys_not_transposed", SQUARE, "attn06", "q @ k.mT /", "q @ k /", ("shape", "exception")),
+    # assignment 5: a scalar autograd Value
+    _M(A5, "mul_backward_sign", SIGN, "value-task", "other.grad += self.data * out.grad",
+       "other.grad -= self.data * out.grad", ("other", "sign")),
+    _M(A5, "add_overwrites", ACCUMULATE, "value-task", "self.grad += out.grad\n", "self.grad = out.grad\n",
+       ("other",)),
+    _M(A5, "pow_off_by_one", OFF_BY_ONE, "value-task", "self.data ** (n - 1)", "self.data ** n", ("other",)),
+    _M(A5, "tanh_backward_no_square", TERM, "value-task", "(1 - t * t) * out.grad", "(1 - t) * out.grad",
+       ("other",)),
+    _M(A5, "exp_backward_uses_input", TERM, "value-task", "self.grad += out.data * out.grad",
+       "self.grad += self.data * out.grad", ("other",)),
+    _M(A5, "output_grad_not_seeded", DETACHED, "value-task", "self.grad = 1.0", "self.grad = 0.0", ("zeros",)),
+    _M(A5, "no_topological_order", ORDER, "value-task", "for node in reversed(order):", "for node in order:",
+       ("zeros", "other")),
+    # assignment 6: broadcasting in the backward
+    _M(A6, "unbroadcast_no_keepdim", SQUARE, "unbroadcast-task", "g.sum(dim=ones, keepdim=True)\n    return g.reshape("
+       "shape)", "g.sum(dim=ones)\n    return g", ("exception", "shape", "broadcasting")),
+    _M(A6, "unbroadcast_from_the_left", SQUARE, "unbroadcast-task", "g = g.sum(dim=tuple(range(lead)))",
+       "g = g.sum(dim=tuple(range(g.ndim - lead, g.ndim)))", ("exception", "shape", "other")),
+    _M(A6, "unbroadcast_size_one_dims_kept", TERM, "unbroadcast-task", "    if ones:\n", "    if False:\n",
+       ("exception", "shape")),
+    _M(A6, "mul_grads_swapped", TRANSPOSE, "backward-task", "unbroadcast(dy * b, a.shape), unbroadcast(dy * a,",
+       "unbroadcast(dy * a, a.shape), unbroadcast(dy * b,", ("other", "exception")),
+    _M(A6, "mul_no_unbroadcast", SQUARE, "backward-task", "return unbroadcast(dy * b, a.shape), unbroadcast(dy * a, "
+       "b.shape)", "return dy * b, dy * a", ("shape", "broadcasting")),
+    _M(A6, "div_sign", SIGN, "backward-task", "-dy * a / b ** 2", "dy * a / b ** 2", ("sign",)),
+    _M(A6, "div_no_square", TERM, "backward-task", "-dy * a / b ** 2", "-dy * a / b", ("other",)),
+    # assignment 7: conv2d backward from unfold
+    _M(A7, "dw_transposed", TRANSPOSE, "weight-task", "(dyf @ cols.mT)", "(cols @ dyf.mT)",
+       ("exception", "shape", "other")),  # (C*KH*KW, OC) reshapes to w's shape: wrong values
+    _M(A7, "dw_not_summed_over_batch", AXIS, "weight-task", "(dyf @ cols.mT).sum(dim=0)", "(dyf @ cols.mT)[0]",
+       ("other",)),
+    _M(A7, "db_wrong_axes", AXIS, "weight-task", "dyf.sum(dim=(0, 2))", "dyf.sum(dim=(1, 2))", ("shape", "other")),
+    _M(A7, "dw_sign", SIGN, "weight-task", "return dw.reshape(w.shape)", "return -dw.reshape(w.shape)", ("sign",)),
+    _M(A7, "dx_padding_ignored", OFF_BY_ONE, "input-task", "(KH, KW), padding=padding, stride=stride)",
+       "(KH, KW), padding=0, stride=stride)", ("exception", "shape", "other")),
+    _M(A7, "dx_weight_not_transposed", TRANSPOSE, "input-task", "wf.mT @ dy", "wf @ dy", ("exception", "shape")),
+    _M(A7, "dx_mean_over_windows", SCALE, "input-task", "wf.mT @ dy.reshape(N, OC, -1)",
+       "wf.mT @ dy.reshape(N, OC, -1) / (KH * KW)", ("scale",)),
+    # assignment 8: causal attention backward
+    _M(A8, "softmax_no_max", OVERFLOW, "softmax-task", "(s - s.amax(dim=-1, keepdim=True)).exp()", "s.exp()",
+       ("overflow",)),
+    _M(A8, "softmax_no_mask", MASK, "softmax-task", "s = scores + mask", "s = scores", ("mask",)),
+    _M(A8, "mask_after_softmax", MASK, "softmax-task",
+       "s = scores + mask\n    e = (s - s.amax(dim=-1, keepdim=True)).exp()  # masked entries: exp(-inf) = 0\n"
+       "    return e / e.sum(dim=-1, keepdim=True)",
+       "e = (scores - scores.amax(dim=-1, keepdim=True)).exp()\n"
+       "    return e / e.sum(dim=-1, keepdim=True) * minidl.tensor(np.isfinite(mask.numpy()) * 1.0)", ("mask",)),
+    _M(A8, "no_scale", SCALE, "backward-task", "return ds @ k / math.sqrt(d), ds.mT @ q / math.sqrt(d), dv",
+       "return ds @ k, ds.mT @ q, dv", ("scale",)),
+    _M(A8, "dv_not_transposed", TRANSPOSE, "backward-task", "dv = p.mT @ dy", "dv = p @ dy", ("other",)),
+    _M(A8, "softmax_backward_no_row_sum", TERM, "backward-task", "ds = p * (dp - (dp * p).sum(dim=-1, keepdim=True))",
+       "ds = p * dp", ("other",)),
+    _M(A8, "dq_sign", SIGN, "backward-task", "return ds @ k /", "return -ds @ k /", ("sign",)),
+    _M(A8, "dk_not_transposed", TRANSPOSE, "backward-task", "ds.mT @ q /", "ds @ q /", ("other",)),
 ]
