@@ -9,7 +9,20 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
+
+
+def threads_from_argv(default: int = 2) -> int:
+    """``--threads N`` from the command line, needed before NumPy is imported (its BLAS reads the
+    environment once)."""
+    argv = sys.argv[1:]
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return default
 
 
 def set_threads(n: int = 2, force: bool = False):
@@ -22,11 +35,11 @@ def set_threads(n: int = 2, force: bool = False):
             os.environ.setdefault(var, str(n))
 
 
-def median_times(fns, repeats, rounds=3, warmup=0.2, clock=time.perf_counter):
+def median_times(fns, repeats, rounds=3, warmup=0.2, clock=time.perf_counter, with_minima=False):
     """Median seconds per call of each zero-argument function in ``fns``, timed in ``rounds``
     alternating blocks of ``repeats // rounds`` calls; each block is warmed for ``warmup``
     seconds (at least one call) first. ``clock``: ``time.perf_counter`` (wall) or
-    ``time.process_time`` (this process's CPU time)."""
+    ``time.process_time`` (this process's CPU time). With ``with_minima``: (medians, minima)."""
     times = [[] for _ in fns]
     per_block = max(1, repeats // rounds)
     for _ in range(rounds):
@@ -39,7 +52,8 @@ def median_times(fns, repeats, rounds=3, warmup=0.2, clock=time.perf_counter):
                 t = clock()
                 fn()
                 out.append(clock() - t)
-    return [statistics.median(t) for t in times]
+    medians = [statistics.median(t) for t in times]
+    return (medians, [min(t) for t in times]) if with_minima else medians
 
 
 def median_ms(fns, repeats, rounds=3, warmup=0.1):

@@ -20,33 +20,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import statistics
 import sys
-import time
 
-
-def _set_threads(n: int):
-    # BLAS reads these when NumPy is first imported, so they are set before any import of it
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(n)
-
-
-def median_times(fns, repeats, rounds=4):
-    """Median and minimum seconds of each function. The functions take turns in blocks (``rounds``
-    blocks each): a busy spell on the machine then slows all of them alike, while within a block
-    only one library's thread pool is awake (two pools spinning at once would fight for the cores)."""
-    times = [[] for _ in fns]
-    per_round = max(1, repeats // rounds)
-    for _ in range(rounds):
-        for fn, ts in zip(fns, times):
-            start = time.perf_counter()
-            while time.perf_counter() - start < 0.1:  # warm-up: the other pool's idle threads stop spinning
-                fn()
-            for _ in range(per_round):
-                start = time.perf_counter()
-                fn()
-                ts.append(time.perf_counter() - start)
-    return [statistics.median(ts) for ts in times], [min(ts) for ts in times]
+from _timing import median_times, set_threads
 
 
 def _layers(batch):
@@ -164,7 +140,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    _set_threads(args.threads)
+    set_threads(args.threads, force=True)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -175,12 +151,12 @@ def main(argv=None):
             fns = [] if f_kernel is None else [_step(f_kernel, arrays, "minidl", train)]
             fns += [_step(f_md, arrays, "minidl", train), _step(f_md, arrays, "minidl", train, reference=True),
                     _step(f_th, arrays, "torch", train)]  # fmt: skip
-            med, low = median_times(fns, args.repeats)
+            med, low = median_times(fns, args.repeats, rounds=4, warmup=0.1, with_minima=True)
             pad = [None] if f_kernel is None else []
             name = f"{name} {'train' if train else 'inference'}"
             medians.append((name, pad + med))
             minima.append((name, pad + low))
-    med, low = median_times(_training_steps(args.batch), args.repeats)
+    med, low = median_times(_training_steps(args.batch), args.repeats, rounds=4, warmup=0.1, with_minima=True)
     medians.append(("full training step (Adam)", [None] + med))
     minima.append(("full training step (Adam)", [None] + low))
     _table("median", medians)

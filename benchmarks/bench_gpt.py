@@ -19,21 +19,9 @@ import sys
 import time
 import tracemalloc
 
-from _timing import in_reference_mode, load_line, median_times, set_threads, timed
+from _timing import in_reference_mode, load_line, median_times, set_threads, threads_from_argv, timed
 
-
-def _threads_from_argv(default=2):
-    """--threads N from the command line, needed before NumPy is imported (BLAS reads it then)."""
-    argv = sys.argv[1:]
-    for i, a in enumerate(argv):
-        if a == "--threads" and i + 1 < len(argv):
-            return int(argv[i + 1])
-        if a.startswith("--threads="):
-            return int(a.split("=", 1)[1])
-    return default
-
-
-set_threads(_threads_from_argv(), force="--threads" in " ".join(sys.argv))
+set_threads(threads_from_argv(), force=True)
 
 import numpy as np  # noqa: E402
 

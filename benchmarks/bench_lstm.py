@@ -25,24 +25,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
+from _timing import in_reference_mode, median_times, set_threads, threads_from_argv
 
-def _threads_from_argv(default=2):
-    """--threads must be known before NumPy is imported (its BLAS reads the environment once)."""
-    for i, a in enumerate(sys.argv):
-        if a == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return str(default)
-
-
-THREADS = _threads_from_argv()
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = THREADS
+THREADS = threads_from_argv()
+set_threads(THREADS, force=True)
 
 import numpy as np  # noqa: E402
 
@@ -142,32 +131,6 @@ WORKLOADS = {
 
 
 # ---- timing ---------------------------------------------------------------------------------------
-def in_reference_mode(step):
-    def run():
-        with minidl.reference_mode():
-            step()
-
-    return run
-
-
-def median_times(steps, repeats, rounds=3, warmup=0.2, clock=time.perf_counter):
-    """Median seconds per call of each step, timed in ``rounds`` alternating blocks, each block
-    warmed for ``warmup`` seconds (at least one call) first."""
-    times = [[] for _ in steps]
-    per_block = max(1, repeats // rounds)
-    for _ in range(rounds):
-        for step, out in zip(steps, times):
-            start = time.perf_counter()
-            step()
-            while time.perf_counter() - start < warmup:
-                step()
-            for _ in range(per_block):
-                t = clock()
-                step()
-                out.append(clock() - t)
-    return [statistics.median(t) for t in times]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workloads", nargs="*", default=list(WORKLOADS), help=", ".join(WORKLOADS))

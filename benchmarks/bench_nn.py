@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
-os.environ.setdefault("MKL_NUM_THREADS", "2")
+from _timing import median_times, set_threads
+
+set_threads(2)
 
 import numpy as np  # noqa: E402
 
@@ -40,24 +38,6 @@ from minidl import functional as MF  # noqa: E402
 from minidl import optim as moptim  # noqa: E402
 
 B = 32
-
-
-def median_times(fns, repeats, rounds=3, warmup=0.25):
-    """Median seconds per call of each function in ``fns``, timed in alternating blocks
-    (``rounds`` blocks each, every block warmed for ``warmup`` seconds first): the libraries'
-    thread pools then never compete, and slow spells of a shared machine hit all alike."""
-    times = [[] for _ in fns]
-    per_block = max(1, repeats // rounds)
-    for _ in range(rounds):
-        for fn, out in zip(fns, times):
-            start = time.perf_counter()
-            while time.perf_counter() - start < warmup:
-                fn()
-            for _ in range(per_block):
-                t = time.perf_counter()
-                fn()
-                out.append(time.perf_counter() - t)
-    return [statistics.median(t) for t in times]
 
 
 # ---- workloads: each returns a zero-argument step function --------------------------------

@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
-os.environ.setdefault("MKL_NUM_THREADS", "2")
+from _timing import in_reference_mode, median_ms, set_threads
+
+set_threads(2)
 
 import numpy as np  # noqa: E402
 
@@ -39,23 +37,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import minidl  # noqa: E402
 from minidl import functional as F  # noqa: E402
-
-
-def median_ms(fns, repeats, rounds=3, warmup=0.1):
-    """Median milliseconds per call of each function, timed in alternating blocks (``rounds``
-    blocks each, warmed first), so that a slow spell of a shared machine hits all of them."""
-    times = [[] for _ in fns]
-    per_block = max(1, repeats // rounds)
-    for _ in range(rounds):
-        for fn, out in zip(fns, times):
-            start = time.perf_counter()
-            while time.perf_counter() - start < warmup:
-                fn()
-            for _ in range(per_block):
-                t = time.perf_counter()
-                fn()
-                out.append(time.perf_counter() - t)
-    return [1e3 * statistics.median(t) for t in times]
 
 
 def _workloads(rng):
@@ -116,14 +97,6 @@ def _torch_steps(torch, op, arrays, grads):
     return train, infer
 
 
-def _in_reference_mode(fn):
-    def run():
-        with minidl.reference_mode():
-            fn()
-
-    return run
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="workloads to run (default: all)")
@@ -148,7 +121,7 @@ def main(argv=None):
         ours = _minidl_steps(op, arrays, grads)
         theirs = _torch_steps(torch, op, arrays, grads) if torch is not None else (None, None)
         for mode, fast, ref_step, torch_step in zip(("train", "infer"), ours, ours, theirs):
-            fns = [fast, _in_reference_mode(ref_step)] + ([torch_step] if torch_step else [])
+            fns = [fast, in_reference_mode(ref_step)] + ([torch_step] if torch_step else [])
             ms = median_ms(fns, args.repeats) + ([] if torch_step else [float("nan")])
             k, r, t = ms
             print(f"{name:<16} {mode:<6} {k:>10.3f} {r:>10.3f} {t:>8.3f} {k / r:>11.2f} {k / t:>13.2f} {r / t:>10.2f}")

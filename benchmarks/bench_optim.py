@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+from _timing import median_times, set_threads
+
+set_threads(1)
 
 import numpy as np  # noqa: E402
 
@@ -35,23 +33,6 @@ OPTIMIZERS = {
     "adam": ("Adam", dict(lr=1e-3)),
     "sgd": ("SGD", dict(lr=1e-3, momentum=0.9)),
 }
-
-
-def median_times(fns, repeats, rounds=3, warmup=0.1):
-    """Median seconds per call of each function, timed in alternating blocks (``rounds`` blocks
-    each, warmed first), so that slow spells of a shared machine hit both libraries alike."""
-    times = [[] for _ in fns]
-    per_block = max(1, repeats // rounds)
-    for _ in range(rounds):
-        for fn, out in zip(fns, times):
-            start = time.perf_counter()
-            while time.perf_counter() - start < warmup:
-                fn()
-            for _ in range(per_block):
-                t = time.perf_counter()
-                fn()
-                out.append(time.perf_counter() - t)
-    return [statistics.median(t) for t in times]
 
 
 def initial_values(seed=0):
