@@ -185,3 +185,13 @@ def test_inference_mode_records_no_graph():
         return t * 3
 
     assert not f(x).requires_grad and not g(x).requires_grad and minidl.is_grad_enabled()
+
+
+def test_a_state_dict_gives_lazy_layers_their_shapes():
+    trained = nn.Sequential(nn.LazyConv2d(4, 3), nn.Flatten(), nn.LazyLinear(2))
+    x = minidl.randn(1, 3, 5, 5)
+    expected = trained(x).detach().numpy()
+    fresh = nn.Sequential(nn.LazyConv2d(4, 3), nn.Flatten(), nn.LazyLinear(2))
+    fresh.load_state_dict(trained.state_dict())
+    assert type(fresh[0]) is nn.Conv2d and fresh[2].in_features == 36
+    np.testing.assert_array_equal(fresh(x).detach().numpy(), expected)

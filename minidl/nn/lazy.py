@@ -8,7 +8,8 @@ the first input they see, as in PyTorch.
 Until the first forward, ``weight`` and ``bias`` are empty Parameters (``has_uninitialized_params()``
 is True). The first forward gives them their shapes, in place (the same Parameter objects, so an
 optimizer built before keeps them), initialises them as the eager layer does, and turns the
-module into that layer (a LazyLinear becomes a Linear). Load a state_dict after one forward.
+module into that layer (a LazyLinear becomes a Linear). A state_dict loaded before the first forward
+gives the layer the checkpoint's shapes, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ class _LazyMixin:
         del self._lazy_device, self._lazy_dtype
         self.reset_parameters()
 
+    def _materialize_from_state(self, state_dict, prefix):
+        """Before a state_dict loads into a layer that has seen no input, give it the checkpoint's shapes."""
+        weight = state_dict.get(prefix + "weight")
+        if self.has_uninitialized_params() and weight is not None and len(getattr(weight, "shape", ())) >= 2:
+            self._set_input_size(tuple(weight.shape))
+
     def _check_input(self, x, dims, name):
         if x.ndim not in dims:
             raise ValueError(f"{name}: expected a {' or '.join(f'{d}-d' for d in dims)} input to infer its size "
@@ -63,9 +70,12 @@ class LazyLinear(_LazyMixin, Linear):
 
     def forward(self, x):
         self._check_input(x, range(1, 64), "LazyLinear")
-        self.in_features = x.shape[-1]
-        self._materialize((self.out_features, self.in_features), (self.out_features,))
+        self._set_input_size((self.out_features, x.shape[-1]))
         return self(x)
+
+    def _set_input_size(self, weight_shape):
+        self.in_features = weight_shape[1]
+        self._materialize((self.out_features, self.in_features), (self.out_features,))
 
 
 class _LazyConv(_LazyMixin):
@@ -88,9 +98,12 @@ class _LazyConv(_LazyMixin):
         if c % self.groups or self.out_channels % self.groups:
             raise ValueError(f"{name}: in_channels ({c}) and out_channels ({self.out_channels}) must be divisible "
                              f"by groups ({self.groups})")
-        self.in_channels = c
-        self._materialize((self.out_channels, c // self.groups) + self.kernel_size, (self.out_channels,))
+        self._set_input_size((self.out_channels, c // self.groups))
         return self(x)
+
+    def _set_input_size(self, weight_shape):
+        self.in_channels = weight_shape[1] * self.groups
+        self._materialize((self.out_channels, weight_shape[1]) + self.kernel_size, (self.out_channels,))
 
 
 class LazyConv1d(_LazyConv, Conv1d):

@@ -346,6 +346,9 @@ class Module:
         state_dict loads into the matching minidl module). With ``strict``, missing and
         unexpected keys are an error; a shape mismatch is always an error. Returns
         ``(missing_keys, unexpected_keys)``."""
+        for name, m in self.named_modules():  # lazy layers take their shapes from the checkpoint
+            if hasattr(m, "_materialize_from_state"):
+                m._materialize_from_state(state_dict, name + "." if name else "")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
