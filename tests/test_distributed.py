@@ -238,6 +238,12 @@ def test_keras_distributed_optimizer_keeps_the_class_name_and_config(local):
     assert type(opt).__name__ == "Adam" and isinstance(opt, keras.optimizers.Adam)
     assert keras.optimizers.serialize(opt)["class_name"] == "Adam"
     assert opt.get_config()["beta_1"] == 0.8 and opt.clipnorm == 1.0
+    decay = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    scheduled = dist_keras.DistributedOptimizer(keras.optimizers.SGD(decay))
+    w = minidl.ones(2, requires_grad=True)
+    for _ in range(2):  # apply_gradients goes through step(): averaged (over one rank), then the update
+        scheduled.apply_gradients([(minidl.ones(2), w)])
+    np.testing.assert_allclose(w.array, 1 - 0.1 - 0.05)
     built = keras.optimizers.SGD()
     built.build([minidl.zeros(2, requires_grad=True)])
     with pytest.raises(ValueError, match="before it is built"):

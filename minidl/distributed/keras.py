@@ -9,8 +9,9 @@
     model.fit(x_r, y_r, batch_size=B // N, shuffle=False,
               callbacks=[dist_keras.BroadcastParameters(), dist_keras.MetricAverage()])
 
-- ``DistributedOptimizer(opt)``: the same optimizer, whose ``step`` first averages the gradients
-  over the ranks (buckets, as ``DistributedDataParallel``). Its class has the name of the
+- ``DistributedOptimizer(opt)``: the same optimizer, whose ``step`` (which ``fit`` and
+  ``apply_gradients`` both call) first averages the gradients over the ranks (buckets, as
+  ``DistributedDataParallel``). Its class has the name of the
   optimizer's own class and the same config, so a saved model reloads as an ordinary one.
 - ``BroadcastParameters()``: at the start of ``fit``, every weight takes rank 0's values.
 - ``MetricAverage()``: at each epoch's end, the logs (loss, metrics) become their mean over the
@@ -24,6 +25,8 @@ Nothing in ``minidl.keras`` changes: the optimizer and the callbacks are the one
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy
 
@@ -43,6 +46,8 @@ class _AveragesGradients:
                                        self._bucket_cap_mb)
 
     def step(self):
+        if len(self.reducer.params) != len(self._params):  # apply_gradients added variables
+            self.reducer = GradientReducer(self._params, self.reducer.group, self._bucket_cap_mb)
         self.reducer.reduce()  # before clipping and weight decay: they act on the averaged gradient
         super().step()
 
@@ -64,7 +69,8 @@ def DistributedOptimizer(optimizer="adam", bucket_cap_mb=25, process_group=None)
     if cls is None:
         cls = _CLASSES[base] = type(base.__name__, (_AveragesGradients, base),
                                     {"__module__": base.__module__, "__qualname__": base.__qualname__})
-    wrapped = cls.from_config(opt.get_config())
+    wrapped = object.__new__(cls)  # the same hyper-parameters (and schedule), copied
+    wrapped.__dict__.update(copy.deepcopy(opt.__dict__))
     wrapped._process_group = resolve(process_group, "DistributedOptimizer")
     wrapped._bucket_cap_mb = bucket_cap_mb
     return wrapped
