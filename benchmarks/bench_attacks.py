@@ -1,16 +1,18 @@
 """Robustness of the seed CNN on MNIST, trained normally and adversarially, and the time per attack step.
 
-    .venv/bin/python benchmarks/bench_attacks.py            # the full setting: minutes on 2 cores
-    .venv/bin/python benchmarks/bench_attacks.py --fast     # a smoke run: 1,000 images, PGD-5
+    .venv/bin/python benchmarks/bench_attacks.py            # the full setting (31 min on 2 cores shared
+                                                            # with other jobs at a load of 10-17)
+    .venv/bin/python benchmarks/bench_attacks.py --fast     # a smoke run: 1,000 images, PGD-5, under a minute
     .venv/bin/python benchmarks/bench_attacks.py --train-attack pgd --train-steps 3
+    .venv/bin/python benchmarks/bench_attacks.py --time-only --threads 1   # the attack-step timing alone
 
 The seed CNN is the ``tf.keras`` example built with ``minidl.keras`` (``python -m minidl train cnn``):
 Conv2D 32 3x3 relu, MaxPool 2, Conv2D 64 3x3 relu, MaxPool 2, Flatten, Dense 128 relu, Dense 10
 softmax, Adam 1e-3, batch 32, on MNIST from ``MINIDL_DATA`` (pixels in [0, 1]). Two copies start
 from the same weights: one trained by ``fit`` on clean images, one by ``fit`` of
 ``attacks.AdversarialModel`` (each batch replaced by adversarial examples at ε = 0.3 before the
-step), with ε ramped up linearly over the first ``--ramp`` of the batches, since a small model
-trained at ε = 0.3 from its first batch tends to stay at chance. The training attack is FGSM from
+step), with ε ramped up linearly over the first ``--ramp`` of the batches (a common warm-up: the
+untrained model does not start at the full budget). The training attack is FGSM from
 a random start with step 1.25 ε (Wong et al. 2020, two passes per batch), or ``--train-attack
 pgd``: PGD with ``--train-steps`` steps of 2.5 ε / steps. Both models are then evaluated on the
 first ``--test`` test images, clean and under FGSM and PGD-40 (random start, step 2.5 ε / 40) at
@@ -29,17 +31,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
+from _timing import median_times, set_threads
+
 EPSILONS = (0.1, 0.2, 0.3)
-
-
-def _set_threads(n: int):
-    # BLAS reads these when NumPy is first imported, so they are set before any import of it
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(n)
 
 
 class RampedAttack:
@@ -140,20 +137,6 @@ def torch_twin(model):
     return forward
 
 
-def median_times(fns, repeats, rounds=4):
-    """Median seconds of each function, the functions taking turns in blocks so that a busy spell
-    on the machine slows all of them alike."""
-    times = [[] for _ in fns]
-    for _ in range(rounds):
-        for fn, ts in zip(fns, times):
-            fn()  # warm-up: the other library's idle threads stop spinning
-            for _ in range(max(1, repeats // rounds)):
-                start = time.perf_counter()
-                fn()
-                ts.append(time.perf_counter() - start)
-    return [statistics.median(ts) for ts in times]
-
-
 def time_attack_step(model, x, y, eps, repeats):
     """Median seconds of one PGD step: minidl's ``attacks.pgd(steps=1)`` and the same in torch."""
     import numpy as np
@@ -182,7 +165,14 @@ def time_attack_step(model, x, y, eps, repeats):
 
     same = np.isclose(ours_step().numpy(), torch_step().permute(0, 2, 3, 1).numpy(), atol=1e-5).mean()
     assert same > 0.99, f"the two steps agree on {same:.1%} of the pixels"  # a gradient ~0 may flip its sign
-    return median_times([ours_step, torch_step], repeats)
+    return median_times([ours_step, torch_step], repeats, rounds=4, warmup=0.0)
+
+
+def print_step_time(model, xt, yt, args):
+    ours, theirs = time_attack_step(model, xt[:args.batch], yt[:args.batch], 0.3, args.repeats)
+    print(f"\none PGD step on a batch of {min(args.batch, len(xt))} (forward + backward + update), median of "
+          f"{args.repeats}, {args.threads} threads: minidl {ours * 1e3:.1f} ms, torch {theirs * 1e3:.1f} ms, "
+          f"ratio {ours / theirs:.2f}")
 
 
 def main(argv=None):
@@ -199,30 +189,37 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=128, help="batch of the timed attack step")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--time-only", action="store_true",
+                        help="only the attack-step timing, on the untrained seed CNN (its cost does not depend on "
+                             "the weights' values)")
     args = parser.parse_args(argv)
     args.train = args.train or (1000 if args.fast else 12000)
     args.test = args.test or (200 if args.fast else 500)
     args.epochs = args.epochs or (1 if args.fast else 2)
     args.pgd_steps = args.pgd_steps or (5 if args.fast else 40)
-    _set_threads(args.threads)
+    set_threads(args.threads, force=True)
     import torch
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     (x, y), (xt, yt) = load_mnist(args.train, args.test)
+    if args.time_only:
+        import minidl
+        from minidl.__main__ import build_model
+
+        minidl.manual_seed(args.seed)
+        print_step_time(build_model("cnn", x.shape[1:], 10).eval(), xt, yt, args)
+        return 0
     plain, robust, plain_s, robust_s = train_models(x, y, args)
     how = "FGSM, random start" if args.train_attack == "fgsm" else f"PGD-{args.train_steps}"
-    print(f"seed CNN on MNIST: {len(x)} training images, {args.epochs} epochs: normal {plain_s:.0f} s, "
-          f"adversarial ({how}, ε = 0.3, ramped over the first {args.ramp:.0%} of the batches) {robust_s:.0f} s")
+    print(f"seed CNN on MNIST: {len(x)} training images, {args.epochs} epochs: normal {plain_s:.0f} s, adversarial "
+          f"({how}, ε = 0.3, ramped over the first {args.ramp:.0%} of the batches) {robust_s:.0f} s", flush=True)
     results = {}
     for name, model in (("normally trained", plain), (f"adversarially ({args.train_attack})", robust)):
         results[name] = robustness(model, xt, yt, args.pgd_steps, args.seed)
     print(f"\naccuracy on {len(xt)} test images, clean and under attack (L∞, ε in pixels of [0, 1])")
     print_table(results, args.pgd_steps)
-    ours, theirs = time_attack_step(plain, xt[:args.batch], yt[:args.batch], 0.3, args.repeats)
-    print(f"\none PGD step on a batch of {min(args.batch, len(xt))} (forward + backward + update), median of "
-          f"{args.repeats}, {args.threads} threads: minidl {ours * 1e3:.1f} ms, torch {theirs * 1e3:.1f} ms, "
-          f"ratio {ours / theirs:.2f}")
+    print_step_time(plain, xt, yt, args)
     print(f"total {time.perf_counter() - start:.0f} s")
     return 0
 
