@@ -1,6 +1,6 @@
 """Run the notebooks for several seeds and print what every asserted claim measured.
 
-    .venv/bin/python benchmarks/notebook_seeds.py                        # notebooks/0*.ipynb, seeds 0..4, fast
+    .venv/bin/python benchmarks/notebook_seeds.py                        # notebooks/[0-9]*.ipynb, seeds 0..4, fast
     .venv/bin/python benchmarks/notebook_seeds.py --seeds 0-9 --notebooks 03 04
     .venv/bin/python benchmarks/notebook_seeds.py --full --notebooks 04_attention --seeds 0,1,2
 
@@ -43,8 +43,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def find_notebooks(names: list[str] | None) -> list[Path]:
-    """The notebooks ``notebooks/0*.ipynb``, or those whose file name starts with one of ``names``."""
-    found = sorted(NOTEBOOKS.glob("0*.ipynb"))
+    """The notebooks ``notebooks/[0-9]*.ipynb``, or those whose file name starts with one of ``names``."""
+    found = sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
     if not names:
         return found
     chosen = [p for p in found if any(p.name.startswith(n.removesuffix(".ipynb")) for n in names)]

@@ -68,3 +68,11 @@ def test_bad_arguments_raise_clear_errors():
         lowrank.low_rank(nn.Conv2d(1, 1, 1), rank=1)
     with pytest.raises(ValueError, match="rank=0 should be a positive int"):
         lowrank.factorize_linear(nn.Sequential(lin), rank=0)
+
+
+def test_factorize_linear_leaves_an_attention_out_proj():
+    layer = nn.TransformerEncoderLayer(32, 4, dim_feedforward=64, dropout=0.0)
+    _, replaced = lowrank.factorize_linear(layer, rank=4)
+    assert sorted(name for name, _, _ in replaced) == ["linear1", "linear2"]
+    assert isinstance(layer.self_attn.out_proj, nn.Linear)
+    assert layer(minidl.randn(3, 2, 32)).shape == (3, 2, 32)

@@ -192,3 +192,23 @@ def test_pruned_heads_contribute_nothing_and_fine_tuning_reaches_out_proj(separa
     with pytest.raises(ValueError, match="out of range for 4 heads"):
         prune.prune_heads(mha, [4])
 
+
+
+def test_global_pruning_of_a_transformer_layer_follows_out_proj_through_fine_tuning():
+    from minidl.compress import report
+
+    rng = np.random.default_rng(11)
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True)
+    pairs = report.prunable(layer)
+    assert (layer.self_attn, "in_proj_weight") in pairs and (layer.self_attn.out_proj, "weight") in pairs
+    prune.global_unstructured(pairs, 0.5)
+    x = minidl.tensor(rng.standard_normal((2, 3, 8)).astype(np.float32))
+    opt = minidl.optim.SGD(layer.parameters(), lr=0.5)
+    layer(x).sum().backward()
+    opt.step()
+    out = layer(x).detach().numpy()
+    out_proj = layer.self_attn.out_proj
+    expected = out_proj.weight_orig.detach().numpy() * out_proj.weight_mask.numpy()
+    np.testing.assert_array_equal(out_proj.weight.detach().numpy(), expected)  # recomputed by the attention
+    report.remove_all(layer)
+    np.testing.assert_allclose(layer(x).detach().numpy(), out, rtol=1e-5, atol=1e-6)

@@ -179,3 +179,14 @@ def test_outputs_agree_with_torch_dynamic_quantization():
     assert err_ours < 2 * err_torch + 1e-4  # as accurate as PyTorch's int8 (which uses 7-bit activations here)
     assert np.abs(ours - theirs).max() < 0.05 * np.abs(exact).max()
     assert (ours.argmax(1) == exact.argmax(1)).mean() > 0.95
+
+
+def test_a_transformer_layer_keeps_its_attention_out_proj_float():
+    rng = np.random.default_rng(9)
+    layer = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0, batch_first=True).eval()
+    q = Q.quantize_dynamic(layer)
+    assert isinstance(q.linear1, Q.QuantizedLinear) and isinstance(q.self_attn.out_proj, nn.Linear)
+    x = minidl.tensor(rng.standard_normal((2, 5, 16)).astype(np.float32))
+    with minidl.no_grad():
+        got, want = q(x).numpy(), layer(x).numpy()
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()

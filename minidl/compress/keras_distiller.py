@@ -43,7 +43,9 @@ class KLDivergence(keras_losses.Loss):
 class Distiller(Model):
     """``Distiller(student, teacher)``: ``compile(optimizer, metrics, student_loss_fn,
     distillation_loss_fn, alpha=0.1, temperature=3)``, then ``fit(x, y)`` trains the student
-    against the labels and the teacher's softened predictions (see the module docstring)."""
+    against the labels and the teacher's softened predictions (see the module docstring). As in
+    the Keras 3 example, the step is Keras's own and ``compute_loss`` is what changes; the teacher
+    runs without gradients and the optimizer holds only the student's weights."""
 
     def __init__(self, student, teacher, name="distiller"):
         super().__init__(name=name)
@@ -62,7 +64,8 @@ class Distiller(Model):
             raise ValueError(f"Distiller.compile: alpha={alpha!r} should be a number in [0, 1]")
         if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature > 0:
             raise ValueError(f"Distiller.compile: temperature={temperature!r} should be a positive number")
-        super().compile(optimizer=optimizer, loss=student_loss_fn, metrics=metrics, **kwargs)
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+        self.student_loss_fn = keras_losses.get(student_loss_fn)
         self.distillation_loss_fn = keras_losses.get(distillation_loss_fn or KLDivergence())
         self.alpha, self.temperature = float(alpha), float(temperature)
 
@@ -72,25 +75,15 @@ class Distiller(Model):
     def _trainable_parameters(self):
         return list(self.student.parameters())  # the teacher stays as it is
 
-    def train_step(self, xs, y, sample_weight=None):
-        x = xs[0] if len(xs) == 1 else xs
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """α · student_loss(y, s) + (1 − α) · T² · distillation_loss(softmax(t/T), softmax(s/T)),
+        with s = y_pred (the student's logits) and t = teacher(x)."""
         with no_grad():
             teacher_logits = self.teacher(x, training=False)
-        student_logits = self.student(x, training=True)
-        student_loss = self.compiled_loss(y, student_logits, sample_weight)
         T = self.temperature
-        soft = self.distillation_loss_fn(F.softmax(teacher_logits / T, -1), F.softmax(student_logits / T, -1))
+        student_loss = self.student_loss_fn(y, y_pred, sample_weight)
+        soft = self.distillation_loss_fn(F.softmax(teacher_logits / T, -1), F.softmax(y_pred / T, -1))
         loss = student_loss * self.alpha + soft * ((1 - self.alpha) * T * T)
-        for penalty in self.student.regularization_losses():
-            loss = loss + penalty
-        if not self.optimizer.built:
-            self.optimizer.build(self._trainable_parameters())
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        return loss, student_logits
-
-    def test_step(self, xs, y, sample_weight=None):
-        with no_grad():
-            y_pred = self.student(xs[0] if len(xs) == 1 else xs, training=False)
-            return self.compiled_loss(y, y_pred, sample_weight), y_pred
+        for term in self.student.losses:
+            loss = loss + term
+        return loss

@@ -18,6 +18,7 @@ import numbers
 
 from ..autograd import no_grad
 from ..backend import get_array_module
+from ..nn.attention import MultiheadAttention
 from ..nn.containers import Sequential
 from ..nn.layers import Linear
 from ..nn.module import Module
@@ -71,7 +72,8 @@ def factorize_linear(model, rank=None, energy=None, min_features=2):
     """Replace, in place, every ``nn.Linear`` of ``model`` (at any depth) by its ``low_rank``
     factorization at ``rank`` (capped at each layer's min(in, out)) or at ``energy``, where it
     stores fewer numbers than the layer it replaces (r·(in + out) < in·out); layers with fewer
-    than ``min_features`` inputs or outputs are kept. Returns ``model`` and a list of
+    than ``min_features`` inputs or outputs are kept, and so is a MultiheadAttention's ``out_proj``
+    (the attention reads its weight as one matrix). Returns ``model`` and a list of
     ``(name, (out, in), r)`` for the layers replaced."""
     if not isinstance(model, Module):
         raise TypeError(f"factorize_linear: expected a minidl.nn.Module, got {type(model).__name__}")
@@ -81,6 +83,8 @@ def factorize_linear(model, rank=None, energy=None, min_features=2):
         raise ValueError(f"factorize_linear: rank={rank!r} should be a positive int")
     replaced = []
     for prefix, parent in list(model.named_modules()):
+        if isinstance(parent, MultiheadAttention):
+            continue  # its forward reads out_proj.weight as one matrix
         for name, child in list(parent._modules.items()):
             if not isinstance(child, Linear) or min(child.in_features, child.out_features) < min_features:
                 continue

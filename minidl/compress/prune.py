@@ -326,6 +326,19 @@ class _ChildPruneHook:
             recompute(child, name)
 
 
+def follow_attention(model):
+    """Register on every ``MultiheadAttention`` of ``model`` the pre-hook that recomputes its pruned
+    ``out_proj.weight`` (its forward reads that weight without calling ``out_proj``, so out_proj's
+    own hook never runs). ``prune_heads`` does this itself; call it after pruning ``out_proj``
+    otherwise (``global_unstructured`` over a Transformer, say). Returns ``model``."""
+    for m in model.modules():
+        if hasattr(m, "out_proj") and hasattr(m, "num_heads"):
+            hooks = m.__dict__["_forward_pre_hooks"].values()
+            if not any(isinstance(h, _ChildPruneHook) for h in hooks):
+                m.register_forward_pre_hook(_ChildPruneHook("out_proj"))
+    return model
+
+
 def head_norms(mha):
     """‖head h‖₂ over its rows of W_q, W_k, W_v and its columns of W_o: shape (num_heads,), a
     score for choosing which heads to prune (the smallest first)."""
@@ -369,9 +382,7 @@ def prune_heads(mha, heads):
     if _current_or_none(mha, "in_proj_bias") is not None:
         custom_from_mask(mha, "in_proj_bias", xp.tile(rows, 3))
     custom_from_mask(mha.out_proj, "weight", xp.broadcast_to(rows[None, :], mha.out_proj.weight.shape))
-    if not any(isinstance(h, _ChildPruneHook) for h in mha.__dict__["_forward_pre_hooks"].values()):
-        mha.register_forward_pre_hook(_ChildPruneHook("out_proj"))
-    return mha
+    return follow_attention(mha)
 
 
 def _current_or_none(module, name):

@@ -27,6 +27,7 @@ import copy
 from ..autograd import Function
 from ..backend import get_array_module
 from ..grad_mode import is_grad_enabled
+from ..nn.attention import MultiheadAttention
 from ..nn.layers import Conv2d, Linear
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -241,7 +242,8 @@ def quantize_dynamic(model, qconfig_spec=None, inplace=False):
     ``nn.Conv2d`` layers, of the types in ``qconfig_spec`` (a set; default both), are int8
     (``QuantizedLinear`` / ``QuantizedConv2d``, activation scales from each batch), like
     ``torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)``.
-    A pruned layer is quantized with its pruned weight (its zeros stay zeros)."""
+    A pruned layer is quantized with its pruned weight (its zeros stay zeros). The ``out_proj`` of
+    a ``MultiheadAttention`` stays float, as in PyTorch: the attention reads its weight directly."""
     spec = set(QUANTIZED) if qconfig_spec is None else set(qconfig_spec)
     unknown = [t.__name__ if isinstance(t, type) else repr(t) for t in spec if t not in QUANTIZED]
     if unknown:
@@ -252,6 +254,8 @@ def quantize_dynamic(model, qconfig_spec=None, inplace=False):
     if type(model) in spec:
         return QUANTIZED[type(model)].from_float(model)
     for parent in list(model.modules()):
+        if isinstance(parent, MultiheadAttention):
+            continue  # its forward reads out_proj.weight as a float matrix (PyTorch leaves it too)
         for name, child in list(parent._modules.items()):
             if child is not None and type(child) in spec:
                 parent._modules[name] = QUANTIZED[type(child)].from_float(child)
