@@ -18,6 +18,7 @@ from . import optim
 from . import data
 from . import cuda
 # isort: on
+from . import backends
 from .autograd import (
     detect_anomaly,
     enable_grad,
@@ -29,7 +30,17 @@ from .autograd import (
     set_grad_enabled,
 )
 from .backend import Device as device
+from .backends import accelerator
 from .creation import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
     arange,
     empty,
     empty_like,
@@ -38,22 +49,34 @@ from .creation import (
     full_like,
     linspace,
     manual_seed,
+    multinomial,
+    normal,
     ones,
     ones_like,
     rand,
+    rand_like,
     randint,
+    randint_like,
     randn,
+    randn_like,
     randperm,
     zeros,
     zeros_like,
 )
 from .dispatch import is_reference_mode, reference_mode
 from .dtypes import (
+    bfloat16,
     bool_,
+    complex64,
+    complex128,
+    finfo,
+    float8_e4m3fn,
+    float8_e5m2,
     float16,
     float32,
     float64,
     get_default_dtype,
+    iinfo,
     int8,
     int16,
     int32,
@@ -62,21 +85,41 @@ from .dtypes import (
     result_type,
     set_default_dtype,
     uint8,
+    uint16,
+    uint32,
+    uint64,
 )
 from .functional import (
+    chunk,
+    dot,
+    flatten,
+    permute,
+    relu,
+    reshape,
+    split,
+    squeeze,
+    transpose,
+    unsqueeze,
+    where,
+)
+from .functional.indexing import meshgrid, repeat_interleave, roll, topk
+from .functional.reduce import all, any
+from .functional.torch_api import (
     abs,
+    add,
     amax,
     amin,
     argmax,
     argmin,
+    bmm,
     cat,
-    chunk,
     clamp,
     cos,
-    dot,
+    cosh,
+    div,
     exp,
-    flatten,
     log,
+    log_softmax,
     logsumexp,
     matmul,
     max,
@@ -84,30 +127,47 @@ from .functional import (
     mean,
     min,
     minimum,
-    permute,
-    relu,
-    reshape,
+    mm,
+    mul,
+    norm,
+    pow,
     sigmoid,
     sin,
-    split,
+    sinh,
+    softmax,
     sqrt,
-    squeeze,
     stack,
     std,
+    sub,
     sum,
     tanh,
-    transpose,
-    unsqueeze,
+    tril,
+    triu,
     var,
-    where,
 )
 from .gradcheck import gradcheck, gradgradcheck
 from .serialization import FileFormatError, load, save
-from .tensor import Tensor, as_tensor, from_numpy, tensor
+from .tensor import Size, Tensor, as_tensor, from_numpy, get_default_device, set_default_device, tensor
 
 bool = bool_  # noqa: A001 - PyTorch's name for the bool dtype
 half, float, double = float16, float32, float64  # noqa: A001
 long, int = int64, int32  # noqa: A001
+short, cfloat, cdouble = int16, complex64, complex128
+clip = clamp
+concat = concatenate = cat
+
+
+def is_tensor(obj) -> bool:
+    """True for a minidl Tensor (``torch.is_tensor``)."""
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(t) -> bool:
+    return t.is_floating_point()
+
+
+def numel(t) -> int:
+    return t.numel()
 
 __version__ = "0.1.0"
 

@@ -25,6 +25,42 @@ int32 = numpy.dtype("int32")
 int64 = numpy.dtype("int64")
 uint8 = numpy.dtype("uint8")
 bool_ = numpy.dtype("bool")
+uint16 = numpy.dtype("uint16")
+uint32 = numpy.dtype("uint32")
+uint64 = numpy.dtype("uint64")
+complex64 = numpy.dtype("complex64")
+complex128 = numpy.dtype("complex128")
+
+
+class UnsupportedDtype:
+    """A PyTorch dtype that NumPy cannot hold (bfloat16, the float8 formats): naming it works
+    (``x.dtype == minidl.bfloat16`` is False), using it to make or convert a tensor raises."""
+
+    def __init__(self, name, hint):
+        self.name, self.hint = name, hint
+        self.is_floating_point = True
+
+    @property
+    def dtype(self):  # what NumPy reads when it is given this object as a dtype
+        raise TypeError(f"{self.name}: NumPy has no {self.name} dtype, so minidl tensors cannot hold it; {self.hint}")
+
+    def __repr__(self):
+        return f"minidl.{self.name}"
+
+
+bfloat16 = UnsupportedDtype("bfloat16", "use float32, or float16 for half the memory")
+float8_e4m3fn = UnsupportedDtype("float8_e4m3fn", "use float16 or float32")
+float8_e5m2 = UnsupportedDtype("float8_e5m2", "use float16 or float32")
+
+
+def finfo(dtype=None):
+    """Machine limits of a floating dtype (``eps``, ``max``, ``tiny``...); the default dtype's by default."""
+    return numpy.finfo(resolve_dtype(dtype))
+
+
+def iinfo(dtype):
+    """Limits of an integer dtype (``min``, ``max``, ``bits``)."""
+    return numpy.iinfo(numpy.dtype(dtype))
 
 _default_dtype = [float32]
 

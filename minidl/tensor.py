@@ -42,10 +42,10 @@ from .dtypes import (  # noqa: F401  (also importable from here: minidl.tensor's
     short_repr,
     uint8,
 )
-from .grad_mode import is_grad_enabled
+from .tensor_inplace import InPlaceMethods
 
 
-class Tensor:
+class Tensor(InPlaceMethods):
     """An n-dimensional array that remembers how it was computed.
 
     ``array`` is the underlying NumPy (device "cpu") or CuPy (device "cuda") array; ``data`` is
@@ -62,7 +62,16 @@ class Tensor:
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operators
     __array_priority__ = 1000
 
-    def __init__(self, data, dtype=None, requires_grad=False, device=None):
+    def __init__(self, *data, dtype=None, requires_grad=False, device=None):
+        """``Tensor(data)`` copies data (Python numbers become the default float dtype, as
+        ``torch.Tensor`` does; arrays keep theirs); ``Tensor(2, 3)`` is a zero-filled 2×3 tensor."""
+        if all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in data):
+            data = (numpy.zeros(data or (0,), dtype=dtype or get_default_dtype()),)
+        if len(data) != 1:
+            raise TypeError(f"Tensor(): expects sizes (ints) or one sequence of data, got {short_repr(data)}")
+        (data,) = data
+        if dtype is None and not isinstance(data, Tensor) and not hasattr(data, "dtype"):
+            dtype = get_default_dtype()
         t = tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
         self.array, self.grad, self.requires_grad, self.grad_fn = t.array, None, t.requires_grad, None
         self._version = [0]
@@ -126,7 +135,14 @@ class Tensor:
         return self.device.type == "cuda"
 
     def size(self, dim=None):
-        return self.shape if dim is None else self.shape[dim]
+        """The shape as a ``Size`` (a tuple with ``numel()``), or the length of ``dim``."""
+        return Size(self.array.shape) if dim is None else self.array.shape[dim]
+
+    def stride(self, dim=None):
+        """Steps in elements between neighbours along each dim (0 along an expanded dim)."""
+        item = self.array.itemsize
+        steps = tuple(st // item for st in self.array.strides)
+        return steps if dim is None else steps[dim]
 
     def dim(self):
         return self.ndim
@@ -203,6 +219,12 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __format__(self, spec):
+        """``f"{loss:.4f}"`` formats a one-element tensor's value, as in PyTorch for 0-d tensors."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
     def __repr__(self):
         body = numpy.array2string(
             backend.as_numpy(self.array), separator=", ", prefix="tensor(", precision=4, threshold=200
@@ -256,165 +278,24 @@ class Tensor:
     def retains_grad(self):
         return self.grad_fn is not None and self.grad_fn._retained is not None
 
-    # ---- in-place updates (only where no graph is being recorded through them) -------
-    def _check_inplace(self, op):
-        if self.requires_grad and is_grad_enabled():
-            if self.is_leaf:
-                raise RuntimeError(
-                    f"{op}: a leaf tensor that requires grad is being used in an in-place operation; "
-                    "wrap the update in `with minidl.no_grad():`"
-                )
-            raise RuntimeError(
-                f"{op}: in-place operations on tensors that are part of a graph are not recorded; "
-                "use the out-of-place form (e.g. x = x + y)"
-            )
 
-    def _check_writable(self, op):
-        """An expanded tensor repeats memory: writing into it (or into a view of it) would change
-        several elements at once, so every write is refused (NumPy marks such views read-only)."""
-        repeated = any(st == 0 and n > 1 for st, n in zip(self.array.strides, self.shape))
-        if repeated or not getattr(self.array.flags, "writeable", True):
-            raise RuntimeError(
-                f"{op}: unsupported operation: more than one element of the written-to tensor (shape "
-                f"{self.shape}, an expand or broadcast view) refers to a single memory location; clone() it first"
-            )
+class Size(tuple):
+    """A tensor's shape (``torch.Size``): a tuple of ints with ``numel()``."""
 
-    def _check_fits(self, op, shape):
-        """An in-place op writes this tensor's elements only: the operand must broadcast to its shape."""
-        try:
-            fits = numpy.broadcast_shapes(tuple(shape), self.shape) == self.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise RuntimeError(f"{op}: an operand of shape {tuple(shape)} does not broadcast to this tensor's "
-                               f"shape {self.shape} (an in-place op cannot change the shape)")
+    __slots__ = ()
 
-    def _check_result_dtype(self, op, other, true_division=False):
-        """In-place ops keep this tensor's dtype; a result of a higher kind cannot be stored
-        (PyTorch: "result type Float can't be cast to the desired output type Long")."""
-        if hasattr(other, "shape"):
-            self._check_fits(op, other.shape)
-        if self.dtype.kind == "f" and (type(other) in (int, float) or getattr(other, "dtype", None) == self.dtype):
-            return  # the common case (an optimizer step): nothing to promote
-        result = result_type(self, other)
-        if true_division and result.kind in "biu":
-            result = get_default_dtype()
-        rank = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
-        if rank[result.kind] > rank[self.dtype.kind]:
-            raise RuntimeError(
-                f"{op}: result type {result} can't be cast to the desired output type {self.dtype} "
-                f"(in-place op on a tensor of shape {self.shape})"
-            )
-        if op in ("-=", "sub_") and "b" in (self.dtype.kind, result_type(other).kind):
-            raise RuntimeError(f"{op}: subtraction with a bool tensor is not supported (this tensor: {self.dtype}, "
-                               f"shape {self.shape}; the operand: {result_type(other)}); use ~ or logical_not")
+    def numel(self):
+        n = 1
+        for d in self:
+            n *= d
+        return n
 
-    def _bump(self):
-        self._version[0] += 1
-        return self
+    def __getitem__(self, index):
+        item = tuple.__getitem__(self, index)
+        return Size(item) if isinstance(index, slice) else item
 
-    def _operand(self, other):
-        if isinstance(other, Tensor):
-            if other.device != self.device:
-                raise RuntimeError(f"in-place op: tensors on different devices, {self.device} and {other.device}")
-            # computed in this tensor's dtype (the checks above allow only a cast within a category)
-            return other.array if other.dtype == self.dtype else other.array.astype(self.dtype)
-        return other
-
-    def __iadd__(self, other):
-        self._check_inplace("+=")
-        self._check_writable("+=")
-        self._check_result_dtype("+=", other)
-        self.array += self._operand(other)
-        return self._bump()
-
-    def __isub__(self, other):
-        self._check_inplace("-=")
-        self._check_writable("-=")
-        self._check_result_dtype("-=", other)
-        self.array -= self._operand(other)
-        return self._bump()
-
-    def __imul__(self, other):
-        self._check_inplace("*=")
-        self._check_writable("*=")
-        self._check_result_dtype("*=", other)
-        self.array *= self._operand(other)
-        return self._bump()
-
-    def __itruediv__(self, other):
-        self._check_inplace("/=")
-        self._check_writable("/=")
-        self._check_result_dtype("/=", other, true_division=True)
-        self.array /= self._operand(other)
-        return self._bump()
-
-    def add_(self, other, alpha=1):
-        self._check_inplace("add_")
-        self._check_writable("add_")
-        self._check_result_dtype("add_" if alpha > 0 else "sub_", other)
-        if self.dtype.kind in "biu" and not isinstance(alpha, numbers.Integral):
-            raise RuntimeError(f"add_: for integer tensors alpha must be an integer, got {alpha!r}")
-        o = self._operand(other)
-        self.array += o if alpha == 1 else alpha * o
-        return self._bump()
-
-    def sub_(self, other, alpha=1):
-        return self.add_(other, alpha=-alpha)
-
-    def mul_(self, other):
-        return self.__imul__(other)
-
-    def div_(self, other):
-        return self.__itruediv__(other)
-
-    def zero_(self):
-        self._check_inplace("zero_")
-        self._check_writable("zero_")
-        self.array[...] = 0
-        return self._bump()
-
-    def fill_(self, value):
-        self._check_inplace("fill_")
-        self._check_writable("fill_")
-        self.array[...] = value.item() if isinstance(value, Tensor) else value
-        return self._bump()
-
-    def copy_(self, src):
-        """Copy ``src``'s values into this tensor (broadcasting ``src``; any device or dtype)."""
-        self._check_inplace("copy_")
-        self._check_writable("copy_")
-        src_data = src.array if isinstance(src, Tensor) else src
-        if backend.device_of(src_data) != self.device if hasattr(src_data, "shape") else False:
-            src_data = backend.to_device(src_data, self.device)
-        shape = tuple(src_data.shape) if hasattr(src_data, "shape") else numpy.shape(src_data)  # host metadata
-        self._check_fits("copy_", shape)
-        self.array[...] = src_data
-        return self._bump()
-
-    def uniform_(self, a=0.0, b=1.0):
-        self._check_inplace("uniform_")
-        self._check_writable("uniform_")
-        rng = backend.rng_for(self.device)
-        self.array[...] = rng.uniform(a, b, size=self.shape)
-        return self._bump()
-
-    def normal_(self, mean=0.0, std=1.0):
-        self._check_inplace("normal_")
-        self._check_writable("normal_")
-        rng = backend.rng_for(self.device)
-        self.array[...] = rng.normal(mean, std, size=self.shape)
-        return self._bump()
-
-    def __setitem__(self, index, value):
-        self._check_inplace("__setitem__")
-        self._check_writable("__setitem__")
-        try:
-            self.array[_index_arrays(index)] = self._operand(value)
-        except (ValueError, IndexError) as exc:
-            shape = tuple(getattr(value, "shape", ()))
-            raise type(exc)(f"__setitem__: {exc} (tensor of shape {self.shape}, value of shape {shape})") from None
-        self._bump()
+    def __repr__(self):
+        return f"minidl.Size({list(self)})"
 
 
 def shape_args(args):
@@ -422,15 +303,6 @@ def shape_args(args):
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         return tuple(args[0])
     return tuple(args)
-
-
-def _index_arrays(index):
-    """Replace Tensors inside an index by their arrays."""
-    if isinstance(index, Tensor):
-        return index.array
-    if isinstance(index, tuple):
-        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
-    return index
 
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
@@ -481,8 +353,22 @@ def from_numpy(array):
     return Tensor._make(array, False)
 
 
+_default_device = [CPU]
+
+
+def set_default_device(device):
+    """The device that ``tensor``, ``zeros``, ``rand``... use when given none (``torch.set_default_device``)."""
+    _default_device[0] = Device(device if device is not None else "cpu")
+
+
+def get_default_device() -> Device:
+    return _default_device[0]
+
+
 def new_leaf(array, device, requires_grad, where):
     """``array`` as a leaf Tensor on ``device`` (copied there if needed); ``where`` names the caller."""
+    if device is None and _default_device[0] is not CPU:
+        device = _default_device[0]
     if device is not None:
         device = Device(device)
         if device.type != "cpu":

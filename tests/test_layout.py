@@ -27,9 +27,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "minidl"
 # it; it may import from its own layer and the layers before it.
 LAYERS = [
     ("host services", ["minidl._files"]),
-    ("array library", ["minidl.backend", "minidl.cuda"]),
+    ("array library", ["minidl.backend", "minidl.cuda", "minidl.backends"]),
     ("dtypes and grad mode", ["minidl.dtypes", "minidl.grad_mode"]),
-    ("tensor", ["minidl.tensor"]),
+    ("tensor", ["minidl.tensor_inplace", "minidl.tensor"]),
     ("creation", ["minidl.creation"]),
     ("autograd", ["minidl.backprop", "minidl.autograd"]),
     ("kernel registry", ["minidl.dispatch"]),

@@ -6,9 +6,13 @@ notebooks/02_convolution.ipynb, section 2; QKᵀ and PV in notebooks/04_attentio
 
 from __future__ import annotations
 
+import math
+
 from ..autograd import Function
 from ..dispatch import reference_op
-from .shape import reshape, transpose
+from .elementwise import abs, where
+from .reduce import amax, amin, sum
+from .shape import cast, reshape, transpose
 
 
 class MatMul(Function):
@@ -86,3 +90,62 @@ def dot(a, b):
     if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
         raise ValueError(f"dot: expects two 1-D tensors of equal length, got {a.shape} and {b.shape}")
     return matmul(a, b)
+
+
+def mm(a, b):
+    """The product of two matrices, nothing broadcast: a (N, K) @ b (K, M) -> (N, M) (``torch.mm``)."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"mm: expects two 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    """Batched matrix product, nothing broadcast: a (B, N, K) @ b (B, K, M) -> (B, N, M) (``torch.bmm``)."""
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: expects two 3-D tensors with the same batch size, got shapes {tuple(a.shape)} "
+                           f"and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+class Norm2(Function):
+    """y = ‖x‖₂ = √(Σ x²) over ``dims``        dL/dx = dy · x / y, and 0 where y = 0 (PyTorch's subgradient)
+
+    x: any shape -> y: x's shape with ``dims`` removed (kept as 1 with ``keepdim``)."""
+
+    def forward(ctx, x, dims, keepdim):
+        ctx.save_for_backward(x)
+        ctx.dims, ctx.keepdim = dims, keepdim
+        return ctx.xp.sqrt((x * x).sum(axis=dims, keepdims=keepdim))
+
+    def backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        y = sum(x * x, ctx.dims, True).sqrt()  # recomputed from x, so that double backward sees it
+        if not ctx.keepdim:
+            dy = reshape(dy, y.shape)  # (kept dims of size 1) broadcasts against x
+        zero = y == 0
+        return where(zero, 0.0, dy * x / where(zero, 1.0, y)), None, None
+
+
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """The p-norm over ``dim`` (all elements when None): ‖x‖_p = (Σ |x|^p)^(1/p); ``p=2``/``"fro"`` is
+    ``Norm2``, ``p=1`` Σ|x|, ``p=inf`` max|x|, ``p=-inf`` min|x|, ``p=0`` the count of non-zeros.
+
+    dL/dx for general p: dy · sign(x) |x|^(p−1) / y^(p−1) (composed: autograd derives it)."""
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.dtype.kind not in "fc":
+        raise RuntimeError(f"norm: expected a floating point tensor, got {x.dtype} (shape {x.shape})")
+    dims = None if dim is None else tuple(d % max(x.ndim, 1) for d in ((dim,) if isinstance(dim, int) else dim))
+    if p in ("fro", 2, 2.0):
+        return Norm2.apply(x, dims, keepdim)
+    if p in (math.inf, "inf"):
+        return amax(abs(x), dims, keepdim)
+    if p in (-math.inf, "-inf"):
+        return amin(abs(x), dims, keepdim)
+    if p == 0:
+        return sum(cast(x != 0, x.dtype), dims, keepdim)
+    if p == 1:
+        return sum(abs(x), dims, keepdim)
+    if not isinstance(p, (int, float)):
+        raise ValueError(f"norm: p must be a number, 'fro', inf or -inf, got {p!r}")
+    return sum(abs(x) ** p, dims, keepdim) ** (1.0 / p)

@@ -279,3 +279,20 @@ def argmax(x, dim=None, keepdim=False):
 def argmin(x, dim=None, keepdim=False):
     """Index of the smallest value (of the flattened tensor when ``dim`` is None)."""
     return _arg(x, dim, keepdim, False, "argmin")
+
+
+def all(x, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
+    """True where every element (over ``dim``, or all of them) is non-zero: a bool tensor, no gradient."""
+    return _test(x, dim, keepdim, "all")
+
+
+def any(x, dim=None, keepdim=False):  # noqa: A001
+    """True where some element (over ``dim``, or any of them) is non-zero: a bool tensor, no gradient."""
+    return _test(x, dim, keepdim, "any")
+
+
+def _test(x, dim, keepdim, op):
+    dims = normalize_dims(dim, x.ndim, op)
+    a = x.array if x.dtype.kind == "b" else x.array != 0
+    out = a.all(axis=dims, keepdims=keepdim) if op == "all" else a.any(axis=dims, keepdims=keepdim)
+    return Tensor._make(get_array_module(a).asarray(out), False)

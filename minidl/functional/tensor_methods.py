@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import numbers
 
-from .. import autograd
+from .. import autograd, creation
 from ..backend import Device
 from ..dtypes import bool_, float16, float32, float64, int32, int64, resolve_dtype
 from ..tensor import Tensor, shape_args
-from . import activation, comparison, elementwise, linalg, reduce
+from . import activation, comparison, elementwise, hyperbolic, indexing, linalg, reduce
 from . import shape as shape_ops  # "shape" is also a parameter name below
+from .torch_api import dim_alias
 
 
 class TensorMethods:
@@ -142,6 +143,9 @@ class TensorMethods:
     def __getitem__(self, index):
         return shape_ops.getitem(self, index)
 
+    def __setitem__(self, index, value):
+        indexing.setitem(self, index, value)
+
     # comparisons give bool tensors and no gradient
     def __eq__(self, other):
         return comparison.eq(self, other)
@@ -191,7 +195,41 @@ class TensorMethods:
     def eq(self, other):
         return comparison.eq(self, other)
 
+    def mm(self, other):
+        return linalg.mm(self, other)
+
+    def bmm(self, other):
+        return linalg.bmm(self, other)
+
+    # ---- new tensors like this one (dtype and device kept unless given) ---------------
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return creation.zeros(*size, dtype=dtype or self.dtype, device=device or self.device,
+                             requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return creation.ones(*size, dtype=dtype or self.dtype, device=device or self.device,
+                            requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return creation.empty(*size, dtype=dtype or self.dtype, device=device or self.device,
+                             requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return creation.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                             requires_grad=requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        from ..tensor import tensor
+
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
     # ---- elementwise -----------------------------------------------------------------
+    def sinh(self):
+        return hyperbolic.sinh(self)
+
+    def cosh(self):
+        return hyperbolic.cosh(self)
+
     def exp(self):
         return elementwise.exp(self)
 
@@ -236,39 +274,56 @@ class TensorMethods:
     def masked_fill(self, mask, value):
         return elementwise.masked_fill(self, mask, value)
 
-    # ---- reductions ------------------------------------------------------------------
-    def sum(self, dim=None, keepdim=False):
-        return reduce.sum(self, dim, keepdim)
+    # ---- reductions (NumPy's axis=/keepdims= accepted for dim=/keepdim=, as PyTorch does) --
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        return reduce.sum(x, *dim_alias(dim, keepdim, axis, keepdims, "sum"))
 
-    def mean(self, dim=None, keepdim=False):
-        return reduce.mean(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        return reduce.mean(x, *dim_alias(dim, keepdim, axis, keepdims, "mean"))
 
-    def max(self, dim=None, keepdim=False):
-        return reduce.max(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if isinstance(dim, Tensor):
+            return elementwise.maximum(self, dim)
+        return reduce.max(self, *dim_alias(dim, keepdim, axis, keepdims, "max"))
 
-    def min(self, dim=None, keepdim=False):
-        return reduce.min(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if isinstance(dim, Tensor):
+            return elementwise.minimum(self, dim)
+        return reduce.min(self, *dim_alias(dim, keepdim, axis, keepdims, "min"))
 
-    def amax(self, dim=None, keepdim=False):
-        return reduce.amax(self, dim, keepdim)
+    def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return reduce.amax(self, *dim_alias(dim, keepdim, axis, keepdims, "amax"))
 
-    def amin(self, dim=None, keepdim=False):
-        return reduce.amin(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return reduce.amin(self, *dim_alias(dim, keepdim, axis, keepdims, "amin"))
 
-    def var(self, dim=None, keepdim=False, correction=1, unbiased=None):
+    def var(self, dim=None, keepdim=False, correction=1, unbiased=None, *, axis=None, keepdims=None):
+        dim, keepdim = dim_alias(dim, keepdim, axis, keepdims, "var")
         return reduce.var(self, dim, keepdim, correction=correction, unbiased=unbiased)
 
-    def std(self, dim=None, keepdim=False, correction=1, unbiased=None):
+    def std(self, dim=None, keepdim=False, correction=1, unbiased=None, *, axis=None, keepdims=None):
+        dim, keepdim = dim_alias(dim, keepdim, axis, keepdims, "std")
         return reduce.std(self, dim, keepdim, correction=correction, unbiased=unbiased)
 
     def logsumexp(self, dim, keepdim=False):
         return reduce.logsumexp(self, dim, keepdim)
 
-    def argmax(self, dim=None, keepdim=False):
-        return reduce.argmax(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return reduce.argmax(self, *dim_alias(dim, keepdim, axis, keepdims, "argmax"))
 
-    def argmin(self, dim=None, keepdim=False):
-        return reduce.argmin(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return reduce.argmin(self, *dim_alias(dim, keepdim, axis, keepdims, "argmin"))
+
+    def all(self, dim=None, keepdim=False):
+        return reduce.all(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        return reduce.any(self, dim, keepdim)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        return linalg.norm(self, p, dim, keepdim, dtype)
 
     def softmax(self, dim):
         return activation.softmax(self, dim)
@@ -330,6 +385,25 @@ class TensorMethods:
 
     def repeat(self, *sizes):
         return shape_ops.repeat(self, shape_args(sizes))
+
+    # ---- indexing ops ----------------------------------------------------------------
+    def tril(self, diagonal=0):
+        return indexing.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return indexing.triu(self, diagonal)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002
+        return indexing.topk(self, k, dim, largest, sorted)
+
+    def roll(self, shifts, dims=None):
+        return indexing.roll(self, shifts, dims)
+
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        return indexing.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def multinomial(self, num_samples, replacement=False):
+        return creation.multinomial(self, num_samples, replacement)
 
 
 _NOT_METHODS = {"__hash__",  # None here (the class defines __eq__); Tensor keeps object.__hash__
