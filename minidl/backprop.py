@@ -5,6 +5,9 @@
 (``fn.parents``, fixed when the op ran, so that an in-place change of a tensor later does not
 re-route the gradients of the ops that read it before). The nodes run in reverse topological
 order, found with an explicit stack, so a chain of any length works without recursion.
+
+Notebook: notebooks/01_autograd.ipynb, section 1 (reverse mode, ``backward``) and section 5
+("Derivatives of derivatives", ``grad`` with ``create_graph=True``).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ HOST_SIDE = {
     "backend.py": "the seam itself",
     "dtypes.py": "dtype objects, promotion rules on metadata, NumPy scalars, NumPy's float error state",
     "tensor.py": "tensors from host data, repr",
+    "tensor_inplace.py": "the shape checks of in-place ops broadcast host shape tuples",
     "creation.py": "arange, linspace and eye are made on the host, then placed on the device",
     "gradcheck.py": "finite differences in float64 on host copies",
     "testing": "hypothesis arrays and assertions on host copies",
