@@ -126,12 +126,12 @@ def main():
                         help='a few seconds: 256 training and 128 test images, one epoch (minidl\'s CI)')
     args = parser.parse_args()
 
-    use_accel = not args.no_accel and torch.cuda.is_available()
+    use_accel = not args.no_accel and torch.accelerator.is_available()
 
     torch.manual_seed(args.seed)
 
     if use_accel:
-        device = torch.device("cuda")
+        device = torch.accelerator.current_accelerator()
     else:
         device = torch.device("cpu")
 

@@ -222,23 +222,16 @@ class GPT(nn.Module):
             logits = logits[:, -1, :] / temperature
             # optionally crop the logits to only the top k options
             if top_k is not None:
-                v = torch.tensor(-np.sort(-logits.numpy(), axis=-1)[:, :min(top_k, logits.size(-1))])  # minidl: topk
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
                 logits[logits < v[:, [-1]]] = -float('Inf')
             # apply softmax to convert logits to (normalized) probabilities
             probs = F.softmax(logits, dim=-1)
             # sample from the distribution
-            idx_next = _multinomial(probs)  # minidl: torch.multinomial(probs, num_samples=1)
+            idx_next = torch.multinomial(probs, num_samples=1)
             # append sampled index to the running sequence and continue
             idx = torch.cat((idx, idx_next), dim=1)
 
         return idx
-
-
-def _multinomial(probs):
-    """One draw per row of ``probs`` (torch.multinomial(probs, num_samples=1), which minidl lacks)."""
-    rows = probs.numpy().astype(np.float64)
-    rng = np.random.default_rng(int(torch.randint(2**31, (1,)).item()))
-    return torch.tensor([[rng.choice(len(p), p=p / p.sum())] for p in rows])
 
 
 # ---- train.py (config/train_shakespeare_char.py's settings) ------------------------------------
@@ -367,7 +360,7 @@ while True:
     # evaluate the loss on train/val sets and write checkpoints
     if iter_num % eval_interval == 0:
         losses = estimate_loss()
-        print(f"step {iter_num}: train loss {losses['train'].item():.4f}, val loss {losses['val'].item():.4f}")  # noqa: E501  minidl: .item(), no 0-d __format__
+        print(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
         if losses['val'] < best_val_loss:
             best_val_loss = losses['val']
             if iter_num > 0:

@@ -121,10 +121,10 @@ class RNNModel(nn.Module):
     def init_hidden(self, bsz):
         weight = next(self.parameters())
         if self.rnn_type == 'LSTM':
-            return (torch.zeros(self.nlayers, bsz, self.nhid, dtype=weight.dtype),  # minidl: weight.new_zeros(...)
-                    torch.zeros(self.nlayers, bsz, self.nhid, dtype=weight.dtype))
+            return (weight.new_zeros(self.nlayers, bsz, self.nhid),
+                    weight.new_zeros(self.nlayers, bsz, self.nhid))
         else:
-            return torch.zeros(self.nlayers, bsz, self.nhid, dtype=weight.dtype)
+            return weight.new_zeros(self.nlayers, bsz, self.nhid)
 
 
 class PositionalEncoding(nn.Module):
@@ -167,7 +167,7 @@ class TransformerModel(nn.Transformer):
         self.init_weights()
 
     def _generate_square_subsequent_mask(self, sz):
-        return nn.Transformer.generate_square_subsequent_mask(sz)  # minidl: torch.log(torch.tril(torch.ones(sz, sz)))
+        return torch.log(torch.tril(torch.ones(sz, sz)))
 
     def init_weights(self):
         initrange = 0.1
