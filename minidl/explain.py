@@ -14,6 +14,7 @@ Derived and drawn in notebooks/08_interpretability.ipynb.
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -246,23 +247,32 @@ def grad_cam(model, x, target, layer):
 def _is_attention(module):
     from .nn.attention import MultiheadAttention
 
-    return isinstance(module, MultiheadAttention)
+    return isinstance(module, MultiheadAttention) or _is_keras_attention(module)
+
+
+def _is_keras_attention(module):
+    keras_layers = sys.modules.get("minidl.keras.layers.attention")  # loaded only if keras is in use
+    return keras_layers is not None and isinstance(module, keras_layers.MultiHeadAttention)
 
 
 def attention_maps(model, x, **kwargs):
-    """The attention weights of every ``nn.MultiheadAttention`` inside ``model``, per head, in the
-    order the layers ran, for one forward pass ``model(x, **kwargs)``:
+    """The attention weights of every multi-head attention inside ``model`` (``nn.MultiheadAttention``,
+    or ``keras.layers.MultiHeadAttention`` in a Keras model), per head, in the order the layers ran,
+    for one forward pass ``model(x, **kwargs)``:
 
         A_l = softmax(Q_h K_hᵀ / √D + mask)      one (N, H, L, S) array per layer l
 
     (one (H, L, S) array for unbatched input). Layers such as ``TransformerEncoderLayer`` call
     their attention with ``need_weights=False``; a forward hook (``with_kwargs=True``, so the masks
     are kept) runs each attention once more on the same inputs with ``need_weights=True,
-    average_attn_weights=False``. Dropout on the weights applies in training mode only: call
-    ``model.eval()`` first. notebooks/08_interpretability.ipynb"""
+    average_attn_weights=False``. A Keras attention layer is called, for this one pass, with
+    ``return_attention_scores=True`` (its masks are those of the call). Dropout on the weights
+    applies in training mode only: call ``model.eval()`` first (a Keras model runs with
+    ``training=False``). notebooks/08_interpretability.ipynb"""
     layers = [m for m in model.modules() if _is_attention(m)] if hasattr(model, "modules") else []
     if not layers:
-        raise ValueError(f"attention_maps: {type(model).__name__} holds no nn.MultiheadAttention")
+        raise ValueError(f"attention_maps: {type(model).__name__} holds no multi-head attention layer "
+                         "(nn.MultiheadAttention or keras.layers.MultiHeadAttention)")
     maps = []
 
     def record(module, args, kw, out):
@@ -270,13 +280,28 @@ def attention_maps(model, x, **kwargs):
             again = dict(kw, need_weights=True, average_attn_weights=False)
             maps.append(module.forward(*args, **again)[1].detach())
 
-    handles = [m.register_forward_hook(record, with_kwargs=True) for m in layers]
+    def keras_call(layer):
+        def call(*args, **kw):
+            wanted = kw.pop("return_attention_scores", False)
+            out, scores = type(layer).call(layer, *args, return_attention_scores=True, **kw)
+            maps.append(scores.detach())
+            return (out, scores) if wanted else out
+        return call
+
+    handles = []
+    for m in layers:
+        if _is_keras_attention(m):
+            m.call = keras_call(m)  # an instance attribute, deleted below
+        else:
+            handles.append(m.register_forward_hook(record, with_kwargs=True))
     try:
         with no_grad():
-            model(x, **kwargs)
+            model(x, **({"training": False} | kwargs) if hasattr(model, "compile") else kwargs)  # Keras: eval
     finally:
         for h in handles:
             h.remove()
+        for m in layers:
+            m.__dict__.pop("call", None)
     return maps
 
 

@@ -213,7 +213,28 @@ def test_bad_arguments_name_the_function():
         explain.saliency(model, np.zeros((0, 5)), 0)
     with pytest.raises(ValueError, match="feature map"):
         explain.grad_cam(model, x, 0, model)
-    with pytest.raises(ValueError, match="holds no nn.MultiheadAttention"):
+    with pytest.raises(ValueError, match="holds no multi-head attention layer"):
         explain.attention_maps(model, x)
     with pytest.raises(ValueError, match="attention_rollout: map 1"):
         explain.attention_rollout([np.ones((1, 3, 3)), np.ones((1, 4, 4))])
+
+
+def test_attention_maps_of_a_keras_transformer():
+    from minidl import keras
+
+    minidl.manual_seed(0)
+    inp = keras.Input((6,), dtype="int64")
+    e = keras.layers.Embedding(11, 8)(inp)
+    mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, dropout=0.5)
+    a = mha(e, e, use_causal_mask=True)
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(a)))
+    tokens = np.random.default_rng(8).integers(0, 11, size=(3, 6))
+    maps = explain.attention_maps(model, minidl.tensor(tokens))
+    assert len(maps) == 1 and maps[0].shape == (3, 2, 6, 6)
+    emb = model.layers[1](minidl.tensor(tokens))
+    _, w = mha(emb, emb, use_causal_mask=True, return_attention_scores=True)  # dropout off: inference
+    np.testing.assert_allclose(maps[0].numpy(), w.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(maps[0].numpy().sum(-1), 1.0, rtol=1e-5)
+    assert np.abs(np.triu(maps[0].numpy(), 1)).max() == 0.0  # the causal mask of the call is kept
+    assert "call" not in mha.__dict__  # the layer is as it was
+    assert np.array_equal(model.predict(tokens, verbose=0), model.predict(tokens, verbose=0))
