@@ -63,7 +63,7 @@ def _case(seed, B, heads, L, S, E, Ev, dtype, contiguous, grads, mask, broadcast
     return q, k, v, _mask(rng, mask, q_batch, L, S, dtype)
 
 
-@given(seed=st.integers(0, 2**16), B=st.integers(1, 3), heads=st.integers(1, 3), L=st.integers(1, 6),
+@given(seed=st.integers(0, 2**16), B=st.integers(1, 4), heads=st.integers(1, 4), L=st.integers(1, 6),
        S=st.integers(1, 6), E=st.integers(1, 5), Ev=st.integers(1, 5), dtype=st.sampled_from(["float32", "float64"]),
        contiguous=st.booleans(), grads=st.lists(st.booleans(), min_size=3, max_size=3), mask=st.sampled_from(MASKS),
        broadcast=st.booleans(), scale=st.sampled_from([None, 0.37]))
@@ -84,9 +84,9 @@ def _run(reference, q, k, v, kwargs, upstream):
 
 @pytest.mark.parametrize("mask", MASKS, ids=str)
 def test_kernel_matches_reference_with_dropout(mask):
-    q, k, v, kwargs = _case(3, 2, 2, 5, 4, 3, 2, "float64", True, [True] * 3, mask, False)
+    q, k, v, kwargs = _case(3, 3, 4, 5, 4, 3, 2, "float64", True, [True] * 3, mask, False)  # 12 matrices: 2 groups
     kwargs["dropout_p"] = 0.3
-    upstream = minidl.tensor(np.random.default_rng(4).standard_normal((2, 2, 5, 2)))
+    upstream = minidl.tensor(np.random.default_rng(4).standard_normal((3, 4, 5, 2)))
     kernel, reference = _run(False, q, k, v, kwargs, upstream), _run(True, q, k, v, kwargs, upstream)
     for a, b in zip(kernel, reference):
         assert_close(a, b, rtol=1e-10, atol=1e-12)
