@@ -94,6 +94,21 @@ def test_gelu_tanh_kernel_equals_reference(shape, dtype, data):
     assert_kernel_matches_reference(F.gelu, x, approximate="tanh", **TOLERANCE[dtype])
 
 
+@settings(max_examples=20)
+@given(shape=shapes, chunk=st.integers(1, 9), data=st.data())
+def test_gelu_tanh_kernel_in_chunks_equals_reference(shape, chunk, data):
+    """With the passes taken a few elements at a time (as large activations are on the CPU), over
+    a transposed view: every chunk, the last partial one included, is computed and differentiated."""
+    x = data.draw(tensors(shape, "float64", low=-6, high=6), label="x")
+    x = x.detach().transpose(0, -1).requires_grad_(True) if x.ndim > 1 else x
+    original = activation_kernels._CHUNK
+    activation_kernels._CHUNK = chunk
+    try:
+        assert_kernel_matches_reference(F.gelu, x, approximate="tanh", **TOLERANCE["float64"])
+    finally:
+        activation_kernels._CHUNK = original
+
+
 @settings(max_examples=10)
 @given(shape=shapes, data=st.data())
 def test_gelu_tanh_kernel_second_derivatives(shape, data):
