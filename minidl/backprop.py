@@ -72,7 +72,10 @@ class _BackwardPass:
 
     ``grads`` holds, for each Function reached so far, the sum of the gradients of its output;
     a Function runs its backward once all its consumers have added theirs (reverse topological
-    order). ``handed`` is the memory already given to some ``.grad`` (no two leaves may share
+    order). Without ``create_graph``, a sum this pass allocated (``owned``) takes the next
+    gradients in place, and an op whose gradient fills only part of its input (indexing: the
+    pieces of a split) adds it into that owned sum through ``backward_into`` instead of
+    returning a full-size array that is mostly zeros. ``handed`` is the memory already given to some ``.grad`` (no two leaves may share
     it). With ``capture`` (``grad()``), the gradients of those tensors are collected in
     ``results`` instead of being accumulated into the leaves' ``.grad``.
     """
@@ -80,6 +83,7 @@ class _BackwardPass:
     def __init__(self, grad_outputs, retain_graph, create_graph, capture=None):
         self.retain_graph, self.create_graph, self.capture = retain_graph, create_graph, capture
         self.grads = {}  # Function -> gradient of its output
+        self.owned = set()  # the Functions whose gradient in ``grads`` this pass allocated (no one else holds it)
         self.handed = {_memory_key(g.array) for g in grad_outputs}  # memory a leaf's .grad must not share
         self.leaf_grads = {}  # id(leaf) -> gradient (capture mode)
         self.captured_nodes = {}  # Function -> indices of the captured tensors it produced
@@ -120,6 +124,8 @@ class _BackwardPass:
                 if runs is not None and fn not in runs:
                     continue
                 self._keep_retained_grad(fn, dy)
+                if self._scattered_into_owned(fn, dy, anomaly):
+                    continue
                 self._send_to_inputs(fn, self._input_gradients(fn, dy, anomaly), anomaly)
 
     def captured(self):
@@ -175,7 +181,42 @@ class _BackwardPass:
                 self._reach_leaf(t, g, requested=self.capture is None or id(t) in self.capture_ids)
 
     def _add_to(self, fn, g):
-        self.grads[fn] = g if fn not in self.grads else self.grads[fn] + g
+        """Add ``g`` to the gradient of ``fn``'s output: in place into a sum this pass owns."""
+        total = self.grads.get(fn)
+        if total is None:
+            self.grads[fn] = g
+        elif fn in self.owned and g.dtype == total.dtype and g.shape == total.shape:
+            total.array += g.array
+        else:
+            self.grads[fn] = total + g
+            if not self.create_graph:
+                self.owned.add(fn)  # a fresh array: later gradients can be added into it
+
+    def _scattered_into_owned(self, fn, dy, anomaly):
+        """For an op with ``backward_into`` whose input is made by another Function: add its
+        input gradient straight into that Function's gradient, made an owned array first (zeros,
+        or a copy of what arrived so far). True when done so; never while building a graph."""
+        if self.create_graph or not hasattr(fn, "backward_into"):
+            return False
+        t, src = fn.inputs[0], fn.parents[0]  # the one Tensor input: the other arguments are not Tensors
+        if src is None or not fn.needs_input_grad[0] or any(u is not None for u in fn.inputs[1:]):
+            return False  # a leaf's .grad has its own rules (_accumulate_leaf)
+        total = self.grads.get(src)
+        if total is None:
+            buffer = get_array_module(dy.array).zeros(t.shape, dtype=t.dtype)
+        elif src in self.owned and total.dtype == t.dtype and total.shape == t.shape:
+            buffer = total.array
+        else:
+            buffer = total.array.astype(t.dtype, copy=True).reshape(t.shape)
+        fn.backward_into(dy.array, buffer)
+        if not self.retain_graph:
+            fn._saved = ()
+            fn._freed = True
+        if anomaly:
+            _check_finite(fn.name, "backward", buffer, f"the gradient of an input of shape {t.shape}")
+        self.grads[src] = Tensor._make(buffer, False)
+        self.owned.add(src)
+        return True
 
     def _reach_leaf(self, t, g, requested):
         """A gradient reaching leaf ``t``: into ``t.grad``, or (capture mode) collected when

@@ -69,6 +69,16 @@ class GetItem(Function):
     def backward(ctx, dy):
         return IndexAdd.apply(dy, ctx.in_shape, ctx.index), None
 
+    def backward_into(ctx, dy, out):
+        """The same gradient added in place into ``out`` (an array of x's shape that the backward
+        pass owns): out[index] += dy. The pass uses it when no graph of the backward is built, so
+        that the pieces of a split write into one buffer instead of each filling a full-size
+        array of zeros that the pass then sums (minidl/backprop.py)."""
+        if _is_basic(ctx.index):
+            out[ctx.index] += dy  # a view of out: the elements a basic index picks are distinct
+        else:
+            ctx.xp.add.at(out, ctx.index, dy)  # repeated indices accumulate
+
 
 class IndexAdd(Function):
     """y = zeros(shape); y[index] += g        dL/dg = dy[index]   (the backward of indexing)"""
