@@ -33,6 +33,9 @@ def set_threads(n: int = 2, force: bool = False):
             os.environ[var] = str(n)
         else:
             os.environ.setdefault(var, str(n))
+    # what ``import minidl`` sets when it comes before NumPy: idle BLAS threads sleep after 2^20
+    # cycles instead of spinning 2^28 on the cores that minidl's kernel threads use next
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 
 def median_times(fns, repeats, rounds=3, warmup=0.2, clock=time.perf_counter, with_minima=False):

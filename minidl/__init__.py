@@ -10,6 +10,15 @@
 # those before it. keras, datasets, viz, classroom, ... are imported on first use (__getattr__).
 # (minidl.tensor and minidl.gradcheck are the functions of those modules, imported below.)
 # isort: off
+import os as _os
+import sys as _sys
+
+if "numpy" not in _sys.modules:
+    # OpenBLAS's idle threads spin for 2^28 cycles after each product, holding the cores that the
+    # kernels' own threads (minidl/kernels/_parallel.py) are about to use; 2^20 cycles (about a
+    # third of a millisecond) frees them soon, while back-to-back products still find them awake.
+    # Read once, when NumPy loads its BLAS; a value already set is left as it is.
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 from . import backend
 from . import dtypes, grad_mode, creation, autograd
 from . import dispatch, functional, kernels
@@ -64,6 +73,7 @@ from .creation import (
     zeros_like,
 )
 from .dispatch import is_reference_mode, reference_mode
+from .kernels._parallel import get_num_threads, set_num_threads
 from .dtypes import (
     bfloat16,
     bool_,

@@ -18,6 +18,7 @@ from ..functional import attention as A
 from ..functional._common import broadcast_shapes
 from ..functional.attention import attend
 from ..tensor import Tensor
+from ._parallel import run_pieces
 
 
 class ScaledDotProductAttention(KernelFunction):
@@ -57,8 +58,11 @@ class ScaledDotProductAttention(KernelFunction):
         mask_t = _key_first(mask, batch, L, S, xp)  # (S, 1 or N, L) or None
         keep_t = _key_first(keep, batch, L, S, xp)
         out = xp.empty((n, L, Ev), dtype=q.dtype)
-        p_groups, pd_groups = [], []
-        for g in _groups(n):
+        groups = _groups(n)
+        p_groups, pd_groups = [None] * len(groups), [None] * len(groups)
+
+        def one_group(i):
+            g = groups[i]
             sbuf = xp.empty((S, g.stop - g.start, L), dtype=q.dtype)  # Sᵀ of the group, key-first
             st = sbuf.transpose(1, 0, 2)  # (n_g, S, L), a view of sbuf
             xp.matmul(kc[g], qs_t[g], out=st)  # (n_g, S, E) @ (n_g, E, L) -> Sᵀ · scale
@@ -75,8 +79,9 @@ class ScaledDotProductAttention(KernelFunction):
             sbuf /= z  # now sbuf holds Pᵀ
             pd = sbuf if keep_t is None else sbuf * (keep_t if keep_t.shape[1] == 1 else keep_t[:, g])
             xp.matmul(pd.transpose(1, 2, 0), vc[g], out=out[g])  # (n_g, L, S) @ (n_g, S, Ev)
-            p_groups.append(sbuf)
-            pd_groups.append(pd)
+            p_groups[i], pd_groups[i] = sbuf, pd
+
+        run_pieces(one_group, range(len(groups)), xp)
         ctx.p_groups, ctx.pd_groups, ctx.keep_t = p_groups, pd_groups, keep_t
         ctx.qs, ctx.kc, ctx.vc, ctx.out = qs, kc, vc, out
         ctx.batch, ctx.scale, ctx.keep = batch, scale, keep
@@ -101,12 +106,15 @@ class ScaledDotProductAttention(KernelFunction):
         if need_q or need_k or need_mask:
             dout_t = xp.ascontiguousarray(dout.swapaxes(-1, -2))  # (N, Ev, L)
             delta = xp.einsum("nle,nle->nl", dout, ctx.out)[None]  # (1, N, L) = rowsum(dP ∘ P)
-        for i, g in enumerate(_groups(n)):
+        groups = _groups(n)
+
+        def one_group(i):
+            g = groups[i]
             pt, pdt = ctx.p_groups[i], ctx.pd_groups[i]  # Pᵀ, (Pd)ᵀ of the group: (S, n_g, L)
             if need_v:
                 xp.matmul(pdt.transpose(1, 0, 2), dout[g], out=dv[g])  # (n_g, S, L) @ (n_g, L, Ev)
             if not (need_q or need_k or need_mask):
-                continue
+                return
             dbuf = xp.empty_like(pt)  # (S, n_g, L)
             xp.matmul(ctx.vc[g], dout_t[g], out=dbuf.transpose(1, 0, 2))  # (dPd)ᵀ
             if ctx.keep_t is not None:
@@ -120,6 +128,8 @@ class ScaledDotProductAttention(KernelFunction):
                 xp.matmul(dst, ctx.qs[g], out=dk[g])  # (n_g, S, L) @ (n_g, L, E) -> dK
             if need_mask:
                 dmask[g] = dbuf.transpose(1, 2, 0)
+
+        run_pieces(one_group, range(len(groups)), xp)
         if dq is not None:
             dq *= ctx.scale
         return (_wrap(dq, batch), _wrap(dk, batch), _wrap(dv, batch), _wrap(dmask, batch), None, None)
