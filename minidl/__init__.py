@@ -73,7 +73,6 @@ from .creation import (
     zeros_like,
 )
 from .dispatch import is_reference_mode, reference_mode
-from .kernels._parallel import get_num_threads, set_num_threads
 from .dtypes import (
     bfloat16,
     bool_,
@@ -156,6 +155,7 @@ from .functional.torch_api import (
     var,
 )
 from .gradcheck import gradcheck, gradgradcheck
+from .kernels._parallel import get_num_threads, set_num_threads
 from .serialization import FileFormatError, load, save
 from .tensor import Size, Tensor, as_tensor, from_numpy, get_default_device, set_default_device, tensor
 

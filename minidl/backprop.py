@@ -75,9 +75,10 @@ class _BackwardPass:
     order). Without ``create_graph``, a sum this pass allocated (``owned``) takes the next
     gradients in place, and an op whose gradient fills only part of its input (indexing: the
     pieces of a split) adds it into that owned sum through ``backward_into`` instead of
-    returning a full-size array that is mostly zeros. ``handed`` is the memory already given to some ``.grad`` (no two leaves may share
-    it). With ``capture`` (``grad()``), the gradients of those tensors are collected in
-    ``results`` instead of being accumulated into the leaves' ``.grad``.
+    returning a full-size array that is mostly zeros. ``handed`` is the memory already given to
+    some ``.grad`` (no two leaves may share it). With ``capture`` (``grad()``), the gradients of
+    those tensors are collected in ``results`` instead of being accumulated into the leaves'
+    ``.grad``.
     """
 
     def __init__(self, grad_outputs, retain_graph, create_graph, capture=None):

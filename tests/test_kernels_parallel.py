@@ -29,7 +29,7 @@ def test_every_piece_runs_once(threads):
         threads(n)
         seen, lock = [], threading.Lock()
 
-        def piece(i):
+        def piece(i, seen=seen, lock=lock):
             with lock:
                 seen.append(i)
 
