@@ -125,3 +125,25 @@ def test_kernels_give_the_same_bits_with_any_number_of_threads(run, threads, mon
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+def test_changing_the_thread_count_while_another_thread_runs_pieces(threads):
+    threads(2)
+    started, release = threading.Event(), threading.Event()
+    finished = []
+
+    def slow(i):
+        started.set()
+        release.wait(timeout=20)
+        finished.append(i)
+
+    worker = threading.Thread(target=_parallel.run_pieces, args=(slow, range(4)))
+    worker.start()
+    assert started.wait(timeout=20)
+    threads(3)  # a new pool for later calls; the running call keeps the old one
+    release.set()
+    worker.join(timeout=20)
+    assert sorted(finished) == [0, 1, 2, 3]
+    seen = []
+    _parallel.run_pieces(seen.append, range(5))
+    assert sorted(seen) == list(range(5))

@@ -51,10 +51,10 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected an int >= 1, got {n!r}")
     with _lock:
+        # the next call makes a pool of the new size; a call still running on the old pool finishes
+        # there, and the old pool's idle threads exit once nothing refers to it
         _threads = n
-        if _pool is not None:
-            _pool.shutdown(wait=True)
-            _pool = None
+        _pool = None
 
 
 def _get_pool() -> ThreadPoolExecutor:
