@@ -74,6 +74,71 @@ def test_kernel_matches_reference(seed, B, heads, L, S, E, Ev, dtype, contiguous
                                     **TOLERANCE[dtype], seed=seed)
 
 
+def _banded(L, S, below, above=0):
+    """May key j be seen from query i: i − below <= j <= i + above (a sliding window)."""
+    i, j = np.arange(L)[:, None], np.arange(S)[None, :]
+    return minidl.tensor((j >= i - below) & (j <= i + above))
+
+
+def _padded(L, S, kept):
+    """Keys from ``kept`` on excluded in every row (a padded batch), and every key of row 3."""
+    allowed = np.ones((L, S), dtype=bool)
+    allowed[:, kept:] = False
+    allowed[3] = False
+    return minidl.tensor(allowed)
+
+
+BLOCK_MASKS = {
+    "causal": lambda L, S: {"is_causal": True},
+    "window": lambda L, S: {"attn_mask": _banded(L, S, below=9)},
+    "window_ahead": lambda L, S: {"attn_mask": _banded(L, S, below=5, above=3)},
+    "padded": lambda L, S: {"attn_mask": _padded(L, S, kept=S - 7)},
+    "float_causal": lambda L, S: {"attn_mask": minidl.tensor(
+        np.where(np.tril(np.ones((L, S), dtype=bool)), np.random.default_rng(1).standard_normal((L, S)), -np.inf)
+    ).requires_grad_(True)},
+}
+
+
+@pytest.mark.parametrize("block", [4, 7, K._QUERY_BLOCK])
+@pytest.mark.parametrize("mask", sorted(BLOCK_MASKS))
+def test_query_blocks_match_the_reference(mask, block, monkeypatch):
+    """Queries in blocks that see only some keys (the mask rules out the rest for the whole
+    block): the same values and gradients as the reference, whatever the block size, for
+    causal, sliding-window and padding masks, fully masked rows and a float mask with a grad."""
+    monkeypatch.setattr(K, "_QUERY_BLOCK", block)
+    L = S = 45
+    rng = np.random.default_rng(len(mask) * block)
+    q, k, v = (_tensor(rng, (2, 3, L, 6), "float64", True, True) for _ in range(3))
+    kwargs = BLOCK_MASKS[mask](L, S)
+    m = kwargs.get("attn_mask")
+    if m is None:
+        allowed = np.tril(np.ones((L, S), dtype=bool))
+    else:
+        allowed = m.numpy() if m.dtype == "bool" else np.isfinite(m.detach().numpy())
+    blocks = K._query_blocks(np.where(allowed, 0.0, -np.inf).T[:, None, :], L, S, np)
+    assert len(blocks) > 1 and any(keys < S for _, _, keys in blocks)  # the blocks leave keys out
+    assert_kernel_matches_reference(F.scaled_dot_product_attention, q, k, v, **kwargs, rtol=1e-10, atol=1e-12)
+    kwargs["dropout_p"] = 0.25
+    upstream = minidl.tensor(rng.standard_normal((2, 3, L, 6)))
+    kernel, reference = _run(False, q, k, v, kwargs, upstream), _run(True, q, k, v, kwargs, upstream)
+    for a, b in zip(kernel, reference):
+        assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_query_blocks_of_a_causal_mask():
+    """The plan for a causal mask: each block of queries sees the keys up to its last row, and the
+    mask needs adding only from its first row on (every earlier key is 0 in all its rows)."""
+    L = 2 * K._QUERY_BLOCK + 5
+    mask_t = np.where(np.tril(np.ones((L, L), dtype=bool)), 0.0, -np.inf).T[:, None, :]
+    blocks = K._query_blocks(mask_t, L, L, np)
+    B = K._QUERY_BLOCK
+    assert [(r.start, r.stop, first, keys) for r, first, keys in blocks] == [
+        (0, B, 1, B), (B, 2 * B, B + 1, 2 * B), (2 * B, L, 2 * B + 1, L)]
+    assert K._query_blocks(None, L, L, np) == [(slice(0, L), L, L)]  # no mask: every key, nothing to add
+    full = np.zeros((L, 1, L))
+    assert K._query_blocks(full, L, L, np) == [(slice(0, L), L, L)]  # a mask of zeros leaves out no key
+
+
 def _run(reference, q, k, v, kwargs, upstream):
     """(output, gradients of q, k, v) with the same dropout mask drawn (seeded) in either mode."""
     with minidl.reference_mode(reference):

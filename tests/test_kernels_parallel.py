@@ -102,7 +102,7 @@ def test_a_forked_child_gets_a_pool_of_its_own(threads):
 def _attention_values_and_grads(rng_seed):
     rng = np.random.default_rng(rng_seed)
     q, k, v = (minidl.tensor(rng.standard_normal((3, 9, 7, 5)), requires_grad=True) for _ in range(3))
-    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # 27 matrices: 4 groups of 8
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # 27 matrices: 4 groups, 4 blocks each
     out.backward(minidl.tensor(rng.standard_normal(out.shape)))
     return [out.detach().numpy(), q.grad.numpy(), k.grad.numpy(), v.grad.numpy()]
 
@@ -117,7 +117,8 @@ def _gelu_values_and_grads(rng_seed):
 @pytest.mark.parametrize("run", [_attention_values_and_grads, _gelu_values_and_grads])
 def test_kernels_give_the_same_bits_with_any_number_of_threads(run, threads, monkeypatch):
     monkeypatch.setattr(activation_kernels, "_CHUNK", 16)  # 407 elements: 26 chunks
-    assert attention_kernels._GROUP == 8
+    monkeypatch.setattr(attention_kernels, "_QUERY_BLOCK", 2)  # 7 queries: blocks of 2, 2, 2, 1 rows
+    monkeypatch.setattr(attention_kernels, "_SCORES", 8 * 2 * 7)  # the largest block, 2 × 7: 8 matrices a group
     results = []
     for n in (1, 2, 3):
         threads(n)

@@ -40,8 +40,15 @@ class ScaledDotProductAttention(KernelFunction):
     - The scores are formed transposed, Sᵀ (S, L) per matrix, in a buffer laid out key-first,
       (S, n, L), so the softmax reductions over the keys run over the buffer's first axis: long
       contiguous rows, instead of one short reduction per query row.
-    - The N matrices are taken ``_GROUP`` at a time, so that a group's scores stay in the cache
-      through the mask, max, exp, sum and division passes and the products that read them.
+    - Where the mask rules keys out for whole blocks of ``_QUERY_BLOCK`` queries (a causal mask:
+      every key after the block's last query), each block is computed against the keys it may see
+      only, and the mask is added only over the keys where it is not 0 in all the block's rows:
+      for a causal mask of length 128 in blocks of 32, 10/16 of the scores, and the mask added
+      over 1/4 of them. The left-out keys have P = 0, so O and every gradient are unchanged; dK
+      and dV are then sums over the blocks.
+    - The N matrices are taken in groups whose block of scores fits ``_SCORES`` (512 KiB of
+      float32), so that it stays in the cache through the mask, max, exp, sum and division passes
+      and the products that read it; the groups are shared out over the kernels' threads.
 
     For ``create_graph=True`` the dispatcher differentiates ``reference_forward`` (the reference
     attention on the same inputs and the same dropout multiplier) instead of ``kernel_backward``.
@@ -50,39 +57,46 @@ class ScaledDotProductAttention(KernelFunction):
     def forward(ctx, q, k, v, mask, scale, keep):
         xp = ctx.xp
         batch = broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-        L, S, Ev = q.shape[-2], k.shape[-2], v.shape[-1]
+        L, S, E, Ev = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
         n = math.prod(batch)
-        qs = _matrices(q * scale, batch, xp)  # (N, L, E): scaling Q costs L·E products instead of L·S
+        qs = xp.empty(batch + (L, E), dtype=q.dtype)
+        xp.multiply(q, scale, out=qs)  # scaling Q costs L·E products instead of L·S
+        qs = qs.reshape(n, L, E)  # (N, L, E), C-contiguous
         qs_t = xp.ascontiguousarray(qs.swapaxes(-1, -2))  # (N, E, L)
         kc, vc = _matrices(k, batch, xp), _matrices(v, batch, xp)  # (N, S, E), (N, S, Ev)
         mask_t = _key_first(mask, batch, L, S, xp)  # (S, 1 or N, L) or None
         keep_t = _key_first(keep, batch, L, S, xp)
+        blocks = _query_blocks(mask_t, L, S, xp)  # [(query rows, mask added from key, keys seen)]
         out = xp.empty((n, L, Ev), dtype=q.dtype)
-        groups = _groups(n)
+        groups = _groups(n, blocks)
         p_groups, pd_groups = [None] * len(groups), [None] * len(groups)
 
-        def one_group(i):
-            g = groups[i]
-            sbuf = xp.empty((S, g.stop - g.start, L), dtype=q.dtype)  # Sᵀ of the group, key-first
-            st = sbuf.transpose(1, 0, 2)  # (n_g, S, L), a view of sbuf
-            xp.matmul(kc[g], qs_t[g], out=st)  # (n_g, S, E) @ (n_g, E, L) -> Sᵀ · scale
-            if mask_t is not None:
-                sbuf += mask_t if mask_t.shape[1] == 1 else mask_t[:, g]
-            m = sbuf.max(axis=0, keepdims=True)  # (1, n_g, L) the largest score of each query row
+        def one_block(g, rows, masked_from, keys):
+            """Pᵀ and (Pd)ᵀ of query rows ``rows`` against keys 0..keys−1, O of those rows."""
+            nq = rows.stop - rows.start
+            sbuf = xp.empty((keys, g.stop - g.start, nq), dtype=q.dtype)  # Sᵀ of the block, key-first
+            xp.matmul(kc[g, :keys], qs_t[g, :, rows], out=sbuf.transpose(1, 0, 2))  # Sᵀ · scale
+            if masked_from < keys:  # keys before masked_from have M = 0 in every row of the block
+                sbuf[masked_from:] += _part(mask_t, g)[masked_from:keys, :, rows]
+            m = sbuf.max(axis=0, keepdims=True)  # (1, n_g, nq) the largest score of each query row
             if mask_t is not None:
                 m = xp.where(xp.isneginf(m), 0, m)  # fully masked rows: exp(−∞ − 0) = 0, not NaN
             sbuf -= m
             xp.exp(sbuf, out=sbuf)
-            z = sbuf.sum(axis=0, keepdims=True)  # (1, n_g, L); 0 only for a fully masked row
+            z = sbuf.sum(axis=0, keepdims=True)  # (1, n_g, nq); 0 only for a fully masked row
             if mask_t is not None:
                 z = xp.where(z == 0, 1, z)  # ... whose weights then stay 0
             sbuf /= z  # now sbuf holds Pᵀ
-            pd = sbuf if keep_t is None else sbuf * (keep_t if keep_t.shape[1] == 1 else keep_t[:, g])
-            xp.matmul(pd.transpose(1, 2, 0), vc[g], out=out[g])  # (n_g, L, S) @ (n_g, S, Ev)
-            p_groups[i], pd_groups[i] = sbuf, pd
+            pd = sbuf if keep_t is None else sbuf * _part(keep_t, g)[:keys, :, rows]
+            xp.matmul(pd.transpose(1, 2, 0), vc[g, :keys], out=out[g, rows])  # (n_g, nq, keys) @ (n_g, keys, Ev)
+            return sbuf, pd
+
+        def one_group(i):
+            found = [one_block(groups[i], *block) for block in blocks]
+            p_groups[i], pd_groups[i] = [p for p, _ in found], [pd for _, pd in found]
 
         run_pieces(one_group, range(len(groups)), xp)
-        ctx.p_groups, ctx.pd_groups, ctx.keep_t = p_groups, pd_groups, keep_t
+        ctx.p_groups, ctx.pd_groups, ctx.keep_t, ctx.blocks = p_groups, pd_groups, keep_t, blocks
         ctx.qs, ctx.kc, ctx.vc, ctx.out = qs, kc, vc, out
         ctx.batch, ctx.scale, ctx.keep = batch, scale, keep
         ctx.save_for_backward(q, k, v, mask)
@@ -95,39 +109,49 @@ class ScaledDotProductAttention(KernelFunction):
     def kernel_backward(ctx, dy):
         q, k, v, mask = ctx.saved_tensors
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad[:4]
-        xp, batch = ctx.xp, ctx.batch
+        xp, batch, blocks = ctx.xp, ctx.batch, ctx.blocks
         L, S, E, Ev = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
         n = math.prod(batch)
         dout = _matrices(dy.array, batch, xp)  # (N, L, Ev)
+        # one block of every key writes dK, dV and dM whole; otherwise the blocks add into zeros
+        whole = len(blocks) == 1 and blocks[0][2] == S
+        alloc = xp.empty if whole else xp.zeros
         dq = xp.empty((n, L, E), dtype=q.dtype) if need_q else None
-        dk = xp.empty((n, S, E), dtype=q.dtype) if need_k else None
-        dv = xp.empty((n, S, Ev), dtype=q.dtype) if need_v else None
-        dmask = xp.empty((n, L, S), dtype=q.dtype) if need_mask else None
+        dk = alloc((n, S, E), dtype=q.dtype) if need_k else None
+        dv = alloc((n, S, Ev), dtype=q.dtype) if need_v else None
+        dmask = alloc((n, L, S), dtype=q.dtype) if need_mask else None
         if need_q or need_k or need_mask:
             dout_t = xp.ascontiguousarray(dout.swapaxes(-1, -2))  # (N, Ev, L)
             delta = xp.einsum("nle,nle->nl", dout, ctx.out)[None]  # (1, N, L) = rowsum(dP ∘ P)
-        groups = _groups(n)
+        groups = _groups(n, blocks)
 
-        def one_group(i):
-            g = groups[i]
-            pt, pdt = ctx.p_groups[i], ctx.pd_groups[i]  # Pᵀ, (Pd)ᵀ of the group: (S, n_g, L)
-            if need_v:
-                xp.matmul(pdt.transpose(1, 0, 2), dout[g], out=dv[g])  # (n_g, S, L) @ (n_g, L, Ev)
+        def into(target, a, b):  # one block's share of dK or dV, a @ b: written, or added to the others
+            if whole:
+                xp.matmul(a, b, out=target)
+            else:
+                target += xp.matmul(a, b)
+
+        def one_block(g, rows, keys, pt, pdt):
+            if need_v:  # dV[:keys] gets (Pd)ᵀ dO of these rows
+                into(dv[g, :keys], pdt.transpose(1, 0, 2), dout[g, rows])  # (n_g, keys, nq) @ (n_g, nq, Ev)
             if not (need_q or need_k or need_mask):
                 return
-            dbuf = xp.empty_like(pt)  # (S, n_g, L)
-            xp.matmul(ctx.vc[g], dout_t[g], out=dbuf.transpose(1, 0, 2))  # (dPd)ᵀ
+            dbuf = xp.empty_like(pt)  # (keys, n_g, nq)
+            xp.matmul(ctx.vc[g, :keys], dout_t[g, :, rows], out=dbuf.transpose(1, 0, 2))  # (dPd)ᵀ
             if ctx.keep_t is not None:
-                dbuf *= ctx.keep_t if ctx.keep_t.shape[1] == 1 else ctx.keep_t[:, g]  # dPᵀ
-            dbuf -= delta[:, g]
+                dbuf *= _part(ctx.keep_t, g)[:keys, :, rows]  # dPᵀ
+            dbuf -= delta[:, g, rows]
             dbuf *= pt  # dSᵀ, key-first
-            dst = dbuf.transpose(1, 0, 2)  # (n_g, S, L)
-            if need_q:
-                xp.matmul(dbuf.transpose(1, 2, 0), ctx.kc[g], out=dq[g])  # (n_g, L, S) @ (n_g, S, E)
-            if need_k:
-                xp.matmul(dst, ctx.qs[g], out=dk[g])  # (n_g, S, L) @ (n_g, L, E) -> dK
-            if need_mask:
-                dmask[g] = dbuf.transpose(1, 2, 0)
+            if need_q:  # (n_g, nq, keys) @ (n_g, keys, E)
+                xp.matmul(dbuf.transpose(1, 2, 0), ctx.kc[g, :keys], out=dq[g, rows])
+            if need_k:  # (n_g, keys, nq) @ (n_g, nq, E)
+                into(dk[g, :keys], dbuf.transpose(1, 0, 2), ctx.qs[g, rows])
+            if need_mask:  # dM = dS; 0 for the keys past ``keys`` (P = 0 there)
+                dmask[g, rows, :keys] = dbuf.transpose(1, 2, 0)
+
+        def one_group(i):
+            for (rows, _, keys), pt, pdt in zip(blocks, ctx.p_groups[i], ctx.pd_groups[i]):
+                one_block(groups[i], rows, keys, pt, pdt)
 
         run_pieces(one_group, range(len(groups)), xp)
         if dq is not None:
@@ -135,12 +159,44 @@ class ScaledDotProductAttention(KernelFunction):
         return (_wrap(dq, batch), _wrap(dk, batch), _wrap(dv, batch), _wrap(dmask, batch), None, None)
 
 
-_GROUP = 8  # matrices of the batch per pass: 8 score matrices of 128 × 128 float32 are 512 KiB
+_SCORES = 8 * 128 * 128  # scores per pass (a group's block): 512 KiB of float32 stay in a core's L2 cache
+_QUERY_BLOCK = 32  # query rows per block when a mask rules out keys (a causal mask: the keys past the block)
 
 
-def _groups(n):
-    """Slices of the N matrices, ``_GROUP`` at a time."""
-    return [slice(start, min(start + _GROUP, n)) for start in range(0, n, _GROUP)]
+def _groups(n, blocks):
+    """Slices of the N matrices, as many at a time as keep a block's scores within ``_SCORES``."""
+    largest = max((rows.stop - rows.start) * keys for rows, _, keys in blocks)
+    size = max(1, _SCORES // max(largest, 1))
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _query_blocks(mask_t, L, S, xp):
+    """(rows, masked_from, keys) per block of query rows: the block needs keys 0..keys−1 only (every
+    later key has M = −∞ in all its rows, so P = 0 there), and M is 0 for all its rows at keys before
+    masked_from (nothing to add there). Blocks of ``_QUERY_BLOCK`` rows when that leaves out keys
+    (with NumPy; one block of all L rows otherwise); no mask: one block, every key, nothing to add."""
+    whole = slice(0, L)
+    if mask_t is None or L == 0 or S == 0:
+        return [(whole, S, S)]
+    if getattr(xp, "__name__", "") != "numpy":
+        return [(whole, 0, S)]
+
+    def extent(rows):
+        m = mask_t[:, :, rows]  # (S, 1 or N, nq)
+        allowed = ~xp.isneginf(m).all(axis=(1, 2))  # (S,): some row of the block may see the key
+        keys = int(xp.flatnonzero(allowed)[-1]) + 1 if allowed.any() else 1  # fully masked: one key, P = 0
+        nonzero = xp.flatnonzero((m[:keys] != 0).any(axis=(1, 2)))
+        return rows, int(nonzero[0]) if nonzero.size else keys, keys
+
+    blocks = [extent(slice(i, min(i + _QUERY_BLOCK, L))) for i in range(0, L, _QUERY_BLOCK)]
+    if all(keys == S for _, _, keys in blocks):
+        return [extent(whole)]
+    return blocks
+
+
+def _part(a, g):
+    """The matrices ``g`` of a key-first (S, 1 or N, L) mask or multiplier (all of it when shared)."""
+    return a if a.shape[1] == 1 else a[:, g]
 
 
 def _matrices(a, batch, xp):

@@ -3,7 +3,9 @@
 The references in ``minidl/functional/normalization.py`` build about ten graph nodes (mean, var,
 sqrt, subtract, divide, scale, shift) and let autograd walk back through them; a normalization is
 memory-bound, so the kernels here make as few passes over the data as they can: the statistics
-are einsums (no temporaries, no BLAS threads) and x̂ is updated in place.
+are einsums (no temporaries) and x̂ is updated in place. Layer norm's rows are the rows of a
+matrix, so its sums along a row or a column are matrix-vector products instead (one BLAS call
+each, ``LayerNormKernel``).
 
 Both are one computation on an (A, K, B) view of x: statistics over axes 0 and 2, one per K.
 Layer norm is the view (1, R, M) (R samples of M values, the affine along M); batch norm is
@@ -77,14 +79,72 @@ class Normalize(KernelFunction):
 
 
 class LayerNormKernel(Normalize):
-    """Fused ``F.layer_norm``: the (1, R, M) view, affine along M."""
+    """Fused ``F.layer_norm``: the (1, R, M) view, affine along M.
+
+    The R rows of M values are an (R, M) matrix X, and every sum over a row or a column is a
+    matrix-vector product (one BLAS call, no temporary):
+
+        μ = X 1/M,   σ² = rowsum((X − μ)²)/M,   X̂ = (X − μ) · r,   Y = X̂ ∘ w + b
+        P = dY ∘ X̂:   dw = 1ᵀ P,   db = 1ᵀ dY,   mean(g) = dY w / M,   mean(g·x̂) = P w / M
+        dX = r · (dY ∘ w − mean(g) − X̂ · mean(g·x̂))          (g = dY ∘ w, row means)
+    """
 
     def forward(ctx, x, w, b, normalized_shape, eps):
         M = 1
         for d in normalized_shape:
             M *= d
         ctx.normalized_shape = normalized_shape
-        return ctx.normalize(x, w, b, (1, x.size // M if M else 0, M), 2, eps)
+        R = x.size // M if M else 0
+        if not (R and M):  # nothing to sum over: the general path (and its NaNs, as the reference)
+            return ctx.normalize(x, w, b, (1, R, M), 2, eps)
+        xp = ctx.xp
+        rows = x.reshape(R, M)
+        mu = rows @ xp.full(M, 1.0 / M, dtype=x.dtype)  # (R,)
+        xhat = rows - mu[:, None]  # X − μ, (R, M), a fresh array
+        var = xp.einsum("rm,rm->r", xhat, xhat)
+        var /= M  # (R,), biased
+        rstd = 1.0 / xp.sqrt(var + eps)  # (R,)
+        xhat *= rstd[:, None]  # X̂
+        ctx.view, ctx.axis, ctx.eps = (1, R, M), 2, eps
+        ctx.xhat, ctx.rstd, ctx.stats = xhat, rstd, (mu, var)
+        ctx.save_for_backward(w)
+        if w is None:
+            y = xhat + b.reshape(M) if b is not None else xhat.copy()
+        else:
+            y = xhat * w.reshape(M)
+            if b is not None:
+                y += b.reshape(M)
+        return y.reshape(x.shape)
+
+    def kernel_backward(ctx, dy):
+        R, M = ctx.view[1], ctx.view[2]
+        if not (R and M):
+            return super().kernel_backward(dy)
+        (w,) = ctx.saved_tensors
+        xp = ctx.xp
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        xhat, rstd = ctx.xhat, ctx.rstd  # (R, M), (R,)
+        g = dy.array.reshape(R, M)  # dY
+        ones = xp.ones(R, dtype=g.dtype)
+        db = (ones @ g).reshape(ctx.inputs[2].shape) if need_b else None  # 1ᵀ dY
+        if not (need_x or need_w):
+            return None, None, db, None, None
+        p = g * xhat  # P = dY ∘ X̂, (R, M)
+        dw = (ones @ p).reshape(w.shape) if need_w else None  # 1ᵀ P
+        dx = None
+        if need_x:
+            wv = w.array.reshape(M) if w is not None else xp.ones(M, dtype=g.dtype)
+            mean_g = g @ wv
+            mean_g /= M  # (R,)
+            mean_gx = p @ wv
+            mean_gx /= M  # (R,)
+            xp.multiply(xhat, mean_gx[:, None], out=p)  # P is spent: X̂ · mean(g·x̂)
+            p += mean_g[:, None]
+            dx = g * wv if w is not None else g.copy()  # dY ∘ w
+            dx -= p
+            dx *= rstd[:, None]
+            dx = dx.reshape(ctx.inputs[0].shape)
+        return dx, dw, db, None, None
 
     def reference_forward(ctx):
         x, w, b = ctx.inputs[:3]
