@@ -32,6 +32,16 @@ def _along(v, axis):
     return v[None, :, None] if axis == 1 else v[None, None, :]
 
 
+def _affine(xhat, w, b, shaped):
+    """y = x̂ · w + b (either may be None), a new array; ``shaped`` broadcasts w and b along x̂."""
+    if w is None:
+        return xhat + shaped(b) if b is not None else xhat.copy()
+    y = xhat * shaped(w)
+    if b is not None:
+        y += shaped(b)
+    return y
+
+
 class Normalize(KernelFunction):
     """Standardize over axes 0 and 2 of an (A, K, B) view, scale and shift along ``ctx.axis``."""
 
@@ -47,13 +57,7 @@ class Normalize(KernelFunction):
         ctx.view, ctx.axis, ctx.eps = view, axis, eps
         ctx.xhat, ctx.rstd, ctx.stats = xhat, rstd, (mu, var)
         ctx.save_for_backward(w)
-        if w is None:
-            y = xhat + _along(b.reshape(-1), axis) if b is not None else xhat.copy()
-        else:
-            y = xhat * _along(w.reshape(-1), axis)
-            if b is not None:
-                y += _along(b.reshape(-1), axis)
-        return y.reshape(x.shape)
+        return _affine(xhat, w, b, lambda v: _along(v.reshape(-1), axis)).reshape(x.shape)
 
     def kernel_backward(ctx, dy):
         (w,) = ctx.saved_tensors
@@ -106,15 +110,9 @@ class LayerNormKernel(Normalize):
         rstd = 1.0 / xp.sqrt(var + eps)  # (R,)
         xhat *= rstd[:, None]  # X̂
         ctx.view, ctx.axis, ctx.eps = (1, R, M), 2, eps
-        ctx.xhat, ctx.rstd, ctx.stats = xhat, rstd, (mu, var)
+        ctx.xhat, ctx.rstd = xhat, rstd
         ctx.save_for_backward(w)
-        if w is None:
-            y = xhat + b.reshape(M) if b is not None else xhat.copy()
-        else:
-            y = xhat * w.reshape(M)
-            if b is not None:
-                y += b.reshape(M)
-        return y.reshape(x.shape)
+        return _affine(xhat, w, b, lambda v: v.reshape(M)).reshape(x.shape)
 
     def kernel_backward(ctx, dy):
         R, M = ctx.view[1], ctx.view[2]
