@@ -96,7 +96,7 @@ class ScaledDotProductAttention(KernelFunction):
             p_groups[i], pd_groups[i] = [p for p, _ in found], [pd for _, pd in found]
 
         run_pieces(one_group, range(len(groups)), xp)
-        ctx.p_groups, ctx.pd_groups, ctx.keep_t, ctx.blocks = p_groups, pd_groups, keep_t, blocks
+        ctx.p_groups, ctx.pd_groups, ctx.keep_t, ctx.blocks, ctx.groups = p_groups, pd_groups, keep_t, blocks, groups
         ctx.qs, ctx.kc, ctx.vc, ctx.out = qs, kc, vc, out
         ctx.batch, ctx.scale, ctx.keep = batch, scale, keep
         ctx.save_for_backward(q, k, v, mask)
@@ -123,7 +123,7 @@ class ScaledDotProductAttention(KernelFunction):
         if need_q or need_k or need_mask:
             dout_t = xp.ascontiguousarray(dout.swapaxes(-1, -2))  # (N, Ev, L)
             delta = xp.einsum("nle,nle->nl", dout, ctx.out)[None]  # (1, N, L) = rowsum(dP ∘ P)
-        groups = _groups(n, blocks)
+        groups = ctx.groups  # the forward's: each holds its blocks' Pᵀ
 
         def into(target, a, b):  # one block's share of dK or dV, a @ b: written, or added to the others
             if whole:
