@@ -257,6 +257,22 @@ def sliding_windows(x, kernel_size, stride, dilation, axes):
     return _load_cupy().lib.stride_tricks.as_strided(x, tuple(shape), tuple(strides))
 
 
+def writable_unless_repeated(y):
+    """NumPy marks every view of a ``broadcast_to`` result read-only, even one that no longer
+    repeats memory: ``x.expand(2, 2, 1).select(1, 0)`` has shape (2, 1) and strides (8, 0), and
+    each element is a distinct location. PyTorch lets such a view be written, so the view ops
+    give it back its write flag; a view where a dim of size > 1 has stride 0 stays read-only
+    (one write would change several elements). NumPy refuses the flag where the memory itself
+    is read-only, and then the view stays as it is."""
+    if type(y) is numpy.ndarray and not y.flags.writeable and y.base is not None:
+        if not any(st == 0 and n > 1 for st, n in zip(y.strides, y.shape)):
+            try:
+                y.flags.writeable = True
+            except ValueError:
+                pass
+    return y
+
+
 def retain_host_memory() -> bool:
     """Let freed NumPy buffers stay in the process heap for the next training step.
 

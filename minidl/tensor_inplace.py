@@ -36,8 +36,10 @@ class InPlaceMethods:
             )
 
     def _check_writable(self, op):
-        """An expanded tensor repeats memory: writing into it (or into a view of it) would change
-        several elements at once, so every write is refused (NumPy marks such views read-only)."""
+        """An expanded tensor repeats memory: writing into it would change several elements at
+        once, so every write is refused, as is a write into read-only memory. A view of an
+        expanded tensor that no longer repeats memory (the expanded dim selected away) can be
+        written, as in PyTorch (the view ops give it its write flag back: backend.writable_unless_repeated)."""
         repeated = any(st == 0 and n > 1 for st, n in zip(self.array.strides, self.shape))
         if repeated or not getattr(self.array.flags, "writeable", True):
             raise RuntimeError(

@@ -4,7 +4,8 @@ A chain of view ops (transpose, t, narrow, select, unsqueeze, squeeze, slicing w
 expand) is applied to the same tensor in both libraries; then ``view`` must succeed or raise where
 PyTorch's does, ``reshape`` must copy exactly where PyTorch's copies, writes through a view must
 reach the base (and bump the version counter that backward checks), ``contiguous`` must copy
-exactly when the layout is not contiguous, and writing into an expanded tensor must raise.
+exactly when the layout is not contiguous, and writing into a tensor whose elements share memory
+(a dim of size > 1 expanded) must raise.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ import minidl
 from minidl.testing import shapes
 
 torch = pytest.importorskip("torch")
+
+
+def _repeats_memory(v):
+    """Whether some dim of size > 1 of the minidl tensor ``v`` has stride 0 (an expanded dim)."""
+    return any(st == 0 and n > 1 for st, n in zip(v.array.strides, v.shape))
 
 
 def _apply(x, ops):
@@ -156,10 +162,11 @@ def test_writes_through_views_reach_the_base_or_raise_like_torch(chain, write):
     ours = outcome(INPLACE_WRITES[write], vm)
     with torch.no_grad():
         theirs = outcome(INPLACE_WRITES[write], vt)
-    if any(name == "expand" for name, _ in ops):
-        # minidl refuses every write into an expanded tensor or a view of one; PyTorch refuses
-        # only where one write reaches one element twice (it allows fill_, zero_, and writes into
-        # a slice that does not repeat memory), changing the elements that share memory with it
+    if _repeats_memory(vm):
+        # minidl refuses every write into a tensor where several elements share one memory
+        # location; PyTorch refuses only where one write reaches one element twice (it allows
+        # fill_, zero_, and writes into a slice that does not repeat memory), changing the
+        # elements that share memory with it
         assert isinstance(ours, Raised) and "more than one element" in str(ours.exc), ours
         return
     if isinstance(theirs, Raised):
@@ -181,18 +188,35 @@ SAVING_OPS = {  # mul and pow save x itself, exp and tanh their output (which x'
 def test_modifying_a_saved_tensor_through_a_view_fails_backward_like_torch(chain, op, write):
     start, ops, _ = chain
     results = []
+    repeated = _repeats_memory(_apply(_start(start)[0], ops))
     for lib, x in zip((minidl, torch), _start(start)):
         w = lib.ones(tuple(x.shape), dtype=lib.float64, requires_grad=True)
         y = SAVING_OPS[op](w, x)
         view = _apply(x, ops)
         with lib.no_grad():
             wrote = outcome(INPLACE_WRITES[write], view)
-        if isinstance(wrote, Raised) or any(name == "expand" for name, _ in ops):  # see the test above
+        if isinstance(wrote, Raised) or repeated:  # see the test above
             results.append("write refused")
             continue
         done = outcome(y.sum().backward)
         results.append("backward raised" if isinstance(done, Raised) else "backward ran")
     assert results[0] == results[1], f"{op}, {write} through {ops}: minidl {results[0]}, PyTorch {results[1]}"
+
+
+def test_a_view_of_an_expanded_tensor_that_no_longer_repeats_memory_can_be_written():
+    # select removes the expanded dim: what is left has shape (2, 1), one location per element,
+    # and PyTorch lets it be written (NumPy alone would keep broadcast_to's read-only flag)
+    for lib in (minidl, torch):
+        x = lib.arange(2, dtype=lib.float64).reshape(2, 1, 1)
+        v = x.expand(2, 2, 1).select(1, 0).reshape(2)
+        with lib.no_grad():
+            v.mul_(-3.0)
+        assert x.flatten().tolist() == [0.0, -3.0], lib.__name__
+        x.unsqueeze(0).expand(1, 2, 1, 1).add_(1.0)  # new leading dim of size 1: no repeats either
+        assert x.flatten().tolist() == [1.0, -2.0], lib.__name__
+    still = minidl.arange(2, dtype=minidl.float64).reshape(2, 1).expand(2, 3)[:, 1:]  # shape (2, 2), stride 0
+    with pytest.raises(RuntimeError, match="more than one element"):
+        still.add_(1.0)
 
 
 @given(based_chains())
@@ -203,7 +227,7 @@ def test_contiguous_copies_exactly_when_the_layout_is_not_contiguous(chain):
     assert vm.is_contiguous() == vt.is_contiguous() or 1 in vt.shape or 0 in vt.shape, (ops, vt.stride())
     cm, ct = vm.contiguous(), vt.contiguous()
     assert cm.is_contiguous() and ct.is_contiguous()
-    if any(name == "expand" for name, _ in ops) or vt.numel() == 0:
+    if _repeats_memory(vm) or vt.numel() == 0:
         return
     cm.array[...] = -2.0
     with torch.no_grad():

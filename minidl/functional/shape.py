@@ -14,7 +14,7 @@ from __future__ import annotations
 import numbers
 
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import get_array_module, writable_unless_repeated
 from ..backend import to_device as _to_device
 from ..tensor import Tensor
 from ._common import infer_shape, normalize_dim, view_strides
@@ -26,7 +26,7 @@ class Reshape(Function):
 
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
-        return x.reshape(shape)
+        return writable_unless_repeated(x.reshape(shape))
 
     def backward(ctx, dy):
         return dy.reshape(ctx.in_shape), None
@@ -37,7 +37,7 @@ class Permute(Function):
 
     def forward(ctx, x, dims):
         ctx.dims = dims
-        return x.transpose(dims)
+        return writable_unless_repeated(x.transpose(dims))
 
     def backward(ctx, dy):
         inverse = [0] * len(ctx.dims)
@@ -51,7 +51,7 @@ class Expand(Function):
     (the base class does the summing)"""
 
     def forward(ctx, x, shape):
-        return ctx.xp.broadcast_to(x, shape)
+        return writable_unless_repeated(ctx.xp.broadcast_to(x, shape))
 
     def backward(ctx, dy):
         return dy, None
@@ -64,7 +64,7 @@ class GetItem(Function):
     def forward(ctx, x, index):
         ctx.in_shape = x.shape
         ctx.index = index
-        return x[index]
+        return writable_unless_repeated(x[index])
 
     def backward(ctx, dy):
         return IndexAdd.apply(dy, ctx.in_shape, ctx.index), None
